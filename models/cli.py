@@ -1,0 +1,186 @@
+"""The ``bioprop`` command line: the front door to datasets, rules and training.
+
+Every user error (unknown rule or parameter, wrong unit, value out of range,
+missing dataset, existing output) is printed as one line on stderr and exits
+with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from .errors import BiopropError, ParameterError
+from .params import parse_assignments
+
+DEVICES = ("cpp_standalone", "runtime")
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer sizes such as 200 or 500,500; got {text!r}")
+    return sizes
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _validation(text: str) -> float:
+    """An integer count of samples or a fraction in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0 or (value >= 1 and not value.is_integer()):
+        raise argparse.ArgumentTypeError(
+            f"expected a sample count (e.g. 5000) or a fraction in (0, 1) (e.g. 0.1); got {text!r}")
+    return int(value) if value >= 1 else value
+
+
+def cmd_datasets_list(args) -> int:
+    from .datasets import list_datasets
+    for entry in list_datasets():
+        where = entry.get("found") or "not found locally"
+        print(f"{entry['name']:<14} {entry.get('description', '')}\n{'':<14} location: {where}")
+    return 0
+
+
+def cmd_datasets_verify(args) -> int:
+    from .datasets import verify_dataset
+    statuses = verify_dataset(args.name, data_dir=args.data_dir)
+    bad = 0
+    for status in statuses:
+        print(f"{status.status:<18} {status.file}  {status.path or ''}")
+        bad += status.status != "ok"
+    missing = [s for s in statuses if s.status == "missing"]
+    if missing:
+        print(f"{len(missing)} file(s) absent; searched: " + "; ".join(map(str, missing[0].searched)))
+    if any(s.status not in ("ok", "missing") for s in statuses):
+        return 1
+    print(f"{args.name}: {len(statuses) - bad} of {len(statuses)} files present and verified")
+    return 0
+
+
+def cmd_rules(args) -> int:
+    from .rules import available_rules
+    for name, cls in available_rules().items():
+        print(f"{name:<10} {cls.family:<8} {cls.summary}")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from .rules import get_rule
+    rule = get_rule(args.rule)
+    print(f"{rule.name}: {rule.summary}\nreference: {rule.reference}\n")
+    for p in rule.parameters:
+        unit = "" if p.unit == "1" else f" {p.unit}"
+        print(f"{p.name} = {p.default!r}{unit}    ({p.expected()})")
+        for line in textwrap.wrap(p.doc, 76):
+            print(f"    {line}")
+        if p.source:
+            print(f"    source: {p.source}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from . import schema
+    from .rules import get_rule
+    rule_cls = get_rule(args.rule)
+    overrides = parse_assignments(args.set or [])
+    rule_cls.parameters.resolve(overrides, rule=args.rule)  # fail before loading data
+    out = Path(args.out)
+    if out.suffix != ".nc":
+        raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {args.out!r}")
+    if out.exists() and not args.overwrite:
+        raise ParameterError(f"--out {args.out} already exists; pass --overwrite to replace it")
+    from .datasets import load_dataset
+    data = load_dataset(args.dataset, data_dir=args.data_dir, n_train=args.n_train,
+                        n_test=args.n_test, n_val=args.n_val, seed=args.seed)
+    device = None
+    if rule_cls.family == "spiking":
+        from .device import DeviceConfig
+        device = DeviceConfig(kind=args.device, threads=args.threads)
+    from .training import train
+    result = train(args.rule, data, hidden=args.hidden, epochs=args.epochs, seed=args.seed,
+                   overrides=overrides, device=device, progress=not args.quiet)
+    schema.write_result(result, out, overwrite=args.overwrite)
+    acc = result["test_accuracy"].values
+    print(f"{args.rule} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
+          f" ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bioprop", description="Local learning rules in Brian2 and NumPy: train, compare, analyse.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    datasets = sub.add_parser("datasets", help="list and verify datasets",
+                              description="List registered datasets or verify their files and checksums.")
+    dsub = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
+    dsub.add_parser("list", help="registered datasets and where they were found",
+                    description="Registered datasets and where they were found.").set_defaults(func=cmd_datasets_list)
+    verify = dsub.add_parser("verify", help="check a dataset's files and checksums (never downloads)",
+                             description="Check that a dataset's files are present and match their checksums.")
+    verify.add_argument("name", help="registered dataset name (see `bioprop datasets list`)")
+    verify.add_argument("--data-dir", help="directory holding the dataset's files")
+    verify.set_defaults(func=cmd_datasets_verify)
+
+    sub.add_parser("rules", help="list the learning rules", description="List the registered learning rules."
+                   ).set_defaults(func=cmd_rules)
+    params = sub.add_parser("params", help="a rule's parameters with units, defaults and sources",
+                            description="Show a rule's parameters with units, defaults, ranges and sources.")
+    params.add_argument("rule", help="rule name (see `bioprop rules`)")
+    params.set_defaults(func=cmd_params)
+
+    train = sub.add_parser("train", help="train a rule and write a NetCDF result",
+                           description="Train a learning rule on a dataset and write the result (NetCDF).")
+    train.add_argument("rule", help="rule name (see `bioprop rules`)")
+    train.add_argument("--dataset", required=True,
+                       help="registered name (mnist, kmnist, fashion-mnist, digits) or a path to an IDX "
+                            "directory or .npz file")
+    train.add_argument("--data-dir", help="directory holding the dataset's files")
+    train.add_argument("--n-train", type=_positive_int, help="number of training samples (seeded subset)")
+    train.add_argument("--n-test", type=_positive_int, help="number of test samples (seeded subset)")
+    train.add_argument("--n-val", type=_validation, default=0,
+                       help="validation samples taken from the training set: a count or a fraction")
+    train.add_argument("--epochs", type=_positive_int, default=1, help="passes over the training set")
+    train.add_argument("--seed", type=int, default=0, help="seed for data subset, initial weights and noise")
+    train.add_argument("--hidden", type=_hidden, default=(200,), help="hidden layer sizes, e.g. 200,200")
+    train.add_argument("--device", choices=DEVICES, default="cpp_standalone",
+                       help="Brian2 device for spiking rules (default cpp_standalone)")
+    train.add_argument("--threads", type=_positive_int, default=1, help="OpenMP threads for cpp_standalone")
+    train.add_argument("--set", action="append", metavar="NAME=VALUE",
+                       help="rule parameter, with units where it has one (e.g. eta=1e-3, tau_dendrite=5ms)")
+    train.add_argument("--out", required=True, help="result file to write (.nc)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BiopropError as err:
+        print(f"bioprop: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The one registry of learning rules, and the contract every rule follows.
+
+A rule is a class deriving from :class:`LearningRule`, registered with
+:func:`register`.  Rate and spiking rules share the contract, so the training
+loop (:mod:`bioprop.models.training`), the command line and the workflows treat
+them alike, and one shared test module checks every registered rule.
+
+The subpackages :mod:`bioprop.models.rate` and :mod:`bioprop.models.spiking`
+import their rule modules on import; the registry imports both on first use.
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ParameterError
+from .params import ParameterSet
+
+_RULE_PACKAGES = ("bioprop.models.rate", "bioprop.models.spiking")
+_REGISTRY: dict[str, type["LearningRule"]] = {}
+
+
+@dataclass
+class EpochResult:
+    """What one training epoch hands back to the training loop.
+
+    ``train_predictions`` are the labels the network produced for the training
+    samples *while* they were presented (online accuracy), in the order given;
+    ``None`` lets the loop evaluate the training set after the epoch instead.
+    ``variables`` holds extra per-epoch records, ``name -> (dims, values,
+    attrs)`` with dims excluding ``epoch`` (e.g. firing rates by population).
+    """
+
+    train_predictions: np.ndarray | None = None
+    variables: dict[str, tuple[tuple[str, ...], Any, dict]] = field(default_factory=dict)
+
+
+class LearningRule(abc.ABC):
+    """Base class of every learning rule.
+
+    Class attributes: ``name`` (registry key, used on the command line),
+    ``family`` (``"rate"`` or ``"spiking"``), ``summary`` (one line),
+    ``reference`` (the paper it implements) and ``parameters``.
+
+    Parameters
+    ----------
+    n_inputs, n_classes : sizes of the input and output layers.
+    hidden : sizes of the hidden layers, input side first.
+    params : parameter values as returned by ``parameters.resolve``.
+    seed : seeds every random choice the rule makes (initial weights, noise).
+    device : simulation device settings for spiking rules
+        (:class:`bioprop.models.device.DeviceConfig`); rate rules ignore it.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    summary: ClassVar[str]
+    reference: ClassVar[str]
+    parameters: ClassVar[ParameterSet]
+
+    def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
+                 params: dict[str, Any], seed: int, device=None):
+        self.n_inputs = int(n_inputs)
+        self.n_classes = int(n_classes)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.params = dict(params)
+        self.seed = int(seed)
+        self.device = device
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.n_inputs, *self.hidden, self.n_classes)
+
+    @abc.abstractmethod
+    def train_epoch(self, x: np.ndarray, y: np.ndarray) -> EpochResult:
+        """Present every sample of ``x`` (already shuffled) once, learning."""
+
+    @abc.abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class labels for ``x`` with learning switched off."""
+
+    def weights(self) -> list[np.ndarray]:
+        """Forward weights, one ``(n_post, n_pre)`` array per layer."""
+        return []
+
+    def close(self) -> None:
+        """Release resources (build directories, processes)."""
+
+
+def register(cls: type[LearningRule]) -> type[LearningRule]:
+    """Class decorator adding a rule to the registry under ``cls.name``."""
+    for attr in ("name", "family", "summary", "reference", "parameters"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"{cls.__name__} must define class attribute {attr!r}")
+    if cls.family not in ("rate", "spiking"):
+        raise TypeError(f"{cls.__name__}.family must be 'rate' or 'spiking'")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"rule name {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    for package in _RULE_PACKAGES:
+        importlib.import_module(package)
+
+
+def available_rules() -> dict[str, type[LearningRule]]:
+    """Every registered rule, by name, sorted."""
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_rule(name: str) -> type[LearningRule]:
+    """The rule class registered as ``name``; a clear error otherwise."""
+    rules = available_rules()
+    if name not in rules:
+        raise ParameterError(f"unknown rule {name!r}; available rules: {', '.join(rules) or 'none'}")
+    return rules[name]

@@ -1,0 +1,203 @@
+"""The result schema: the one place that names dimensions, variables and attributes.
+
+Every rule, rate or spiking, produces an :class:`xarray.Dataset` of this form
+and writes it as NetCDF (engine ``h5netcdf``):
+
+Dimensions
+    ``epoch`` (1..E), ``layer`` (1..L, the weight layer feeding layer l),
+    ``population`` (named neuron populations of a spiking network),
+    ``neuron_<k>`` (units of layer k; ``neuron_0`` are the inputs).
+
+Variables (every one has ``units`` and ``long_name``)
+    ``train_accuracy(epoch)``, ``test_accuracy(epoch)`` -- always, fractions in [0, 1];
+    ``validation_accuracy(epoch)`` -- when a validation split was asked for;
+    ``weight_<k>(neuron_<k>, neuron_<k-1>)`` -- final forward weights, optional;
+    any per-epoch variable a rule records, e.g. ``firing_rate(epoch, population)``
+    in Hz, ``synops_per_sample(epoch, phase)``, ``update_angle(epoch, layer)`` in degrees.
+
+Global attributes (CF-style plus provenance)
+    ``Conventions``, ``title``, ``source``, ``history``, ``rule``, ``dataset``,
+    ``dataset_subset`` (JSON), ``seed``, ``layer_sizes`` (JSON), ``parameters``
+    (JSON ``{name: {value, unit}}``), ``device`` (JSON), ``bioprop_version``,
+    ``brian2_version``, ``numpy_version``, ``wall_clock_seconds``, ``created``.
+
+NetCDF attributes cannot be bool, dict or None: structured values are JSON
+strings.  Runs combine along ``rule``, ``dataset`` and ``seed`` with
+:func:`bioprop.analysis.results.combine_runs`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+
+from .errors import ResultError
+
+ENGINE = "h5netcdf"
+CONVENTIONS = "CF-1.8"
+SCHEMA_VERSION = "1"
+
+EPOCH = "epoch"
+LAYER = "layer"
+POPULATION = "population"
+
+REQUIRED_VARIABLES = ("train_accuracy", "test_accuracy")
+REQUIRED_ATTRS = ("Conventions", "title", "source", "history", "rule", "dataset",
+                  "dataset_subset", "seed", "layer_sizes", "parameters", "device",
+                  "bioprop_version", "brian2_version", "numpy_version",
+                  "wall_clock_seconds", "created", "schema_version")
+#: attributes stored as JSON text
+JSON_ATTRS = ("dataset_subset", "layer_sizes", "parameters", "device")
+
+
+def neuron_dim(k: int) -> str:
+    """Dimension indexing the units of layer ``k`` (0 = inputs)."""
+    return f"neuron_{k}"
+
+
+def weight_name(k: int) -> str:
+    """Variable holding the weights from layer ``k-1`` to layer ``k``."""
+    return f"weight_{k}"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of bioprop, Brian2 and NumPy for provenance."""
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+    return {"bioprop_version": version("bioprop"), "brian2_version": version("brian2"),
+            "numpy_version": np.__version__}
+
+
+def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
+                layer_sizes: tuple[int, ...], parameters_json: str, device: Mapping,
+                train_accuracy, test_accuracy, validation_accuracy=None,
+                epoch_variables: Mapping[str, tuple[tuple[str, ...], Any, dict]] | None = None,
+                weights: list[np.ndarray] | None = None, wall_clock_seconds: float,
+                title: str | None = None, command: str | None = None) -> xr.Dataset:
+    """Assemble a result Dataset that follows the schema.
+
+    ``epoch_variables`` maps a name to ``(dims, values, attrs)`` where dims
+    starts with ``epoch`` and attrs has at least ``units`` and ``long_name``.
+    """
+    n_epochs = len(train_accuracy)
+    epochs = np.arange(1, n_epochs + 1)
+    data_vars = {
+        "train_accuracy": ((EPOCH,), np.asarray(train_accuracy, float),
+                           {"units": "1", "long_name": "fraction of training samples classified correctly"}),
+        "test_accuracy": ((EPOCH,), np.asarray(test_accuracy, float),
+                          {"units": "1", "long_name": "fraction of test samples classified correctly"}),
+    }
+    if validation_accuracy is not None:
+        data_vars["validation_accuracy"] = (
+            (EPOCH,), np.asarray(validation_accuracy, float),
+            {"units": "1", "long_name": "fraction of validation samples classified correctly"})
+    for name, (dims, values, attrs) in (epoch_variables or {}).items():
+        data_vars[name] = (tuple(dims), np.asarray(values), dict(attrs))
+    for k, w in enumerate(weights or [], start=1):
+        data_vars[weight_name(k)] = (
+            (neuron_dim(k), neuron_dim(k - 1)), np.asarray(w),
+            {"units": "1", "long_name": f"synaptic weight from layer {k - 1} to layer {k}"})
+    ds = xr.Dataset(data_vars, coords={EPOCH: (EPOCH, epochs, {"units": "1", "long_name": "training epoch"})})
+    if LAYER in ds.dims:
+        ds = ds.assign_coords({LAYER: (LAYER, np.arange(1, ds.sizes[LAYER] + 1),
+                                       {"units": "1", "long_name": "weight layer (1 = first hidden)"})})
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    command = command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    ds.attrs = {
+        "Conventions": CONVENTIONS,
+        "title": title or f"{rule} trained on {dataset}",
+        "source": f"bioprop {package_versions()['bioprop_version']}",
+        "history": f"{now}: {command}",
+        "rule": rule,
+        "dataset": dataset,
+        "dataset_subset": json.dumps(dict(dataset_subset), default=str),
+        "seed": int(seed),
+        "layer_sizes": json.dumps([int(n) for n in layer_sizes]),
+        "parameters": parameters_json,
+        "device": json.dumps(dict(device), default=str),
+        **package_versions(),
+        "wall_clock_seconds": float(wall_clock_seconds),
+        "created": now,
+        "schema_version": SCHEMA_VERSION,
+    }
+    validate(ds)
+    return ds
+
+
+def validate(ds: xr.Dataset) -> None:
+    """Raise :class:`ResultError` unless ``ds`` follows the schema."""
+    problems = []
+    for name in REQUIRED_VARIABLES:
+        if name not in ds:
+            problems.append(f"missing variable {name!r}")
+        elif ds[name].dims != (EPOCH,):
+            problems.append(f"{name} must have dims ('epoch',), has {ds[name].dims}")
+    for name in ("train_accuracy", "test_accuracy", "validation_accuracy"):
+        if name in ds:
+            values = np.asarray(ds[name])
+            if np.any((values < 0) | (values > 1)):
+                problems.append(f"{name} must be a fraction in [0, 1]")
+    for name, var in ds.data_vars.items():
+        for attr in ("units", "long_name"):
+            if attr not in var.attrs:
+                problems.append(f"variable {name!r} lacks attribute {attr!r}")
+    for attr in REQUIRED_ATTRS:
+        if attr not in ds.attrs:
+            problems.append(f"missing global attribute {attr!r}")
+    for attr, value in ds.attrs.items():
+        if isinstance(value, (bool, dict, type(None))):
+            problems.append(f"attribute {attr!r} is {type(value).__name__}; store it as JSON text")
+    if problems:
+        raise ResultError("result does not follow the bioprop schema: " + "; ".join(problems))
+
+
+def write_result(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``ds`` to NetCDF atomically.
+
+    The file is written to a temporary name in the same directory and renamed
+    into place, so an interrupted run never leaves a file that looks complete.
+    An existing file is kept unless ``overwrite`` is true.
+    """
+    validate(ds)
+    path = Path(path)
+    if path.suffix != ".nc":
+        raise ResultError(f"--out must name a NetCDF file ending in .nc; got {str(path)!r}")
+    if path.exists() and not overwrite:
+        raise ResultError(f"{path} already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_result(path: str | os.PathLike) -> xr.Dataset:
+    """Open a result file (loaded into memory, file closed) and check its schema."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"no result file at {path}")
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        ds = ds.load()
+    validate(ds)
+    return ds
+
+
+def json_attr(ds: xr.Dataset, name: str) -> Any:
+    """Decode one of the JSON attributes (``parameters``, ``device``, ...)."""
+    return json.loads(ds.attrs[name])

@@ -1,0 +1,75 @@
+"""Parameters: unit conversion, validation and the error messages users see."""
+import json
+
+import pytest
+
+from bioprop.models.errors import ParameterError
+from bioprop.models.params import Parameter, ParameterSet, parse_assignments
+
+TAU = Parameter("tau_dendrite", 5.0, "dendritic time constant", unit="ms", low=0, open_low=True,
+                source="Neftci et al. 2017, authors' code")
+ETA = Parameter("eta", 6e-4, "learning rate", low=0)
+PARAMS = ParameterSet((TAU, ETA,
+                       Parameter("plastic", True, "learning on", kind=bool),
+                       Parameter("n_levels", 256, "weight levels", kind=int, low=2),
+                       Parameter("loss", "mse", "loss", kind=str, choices=("mse", "xent"))))
+
+
+@pytest.mark.parametrize("text, expected", [("5", 5.0), ("5ms", 5.0), ("5 ms", 5.0), ("5*ms", 5.0),
+                                            ("0.005s", 5.0), ("2500us", 2.5), ("1e1 ms", 10.0)])
+def test_time_values_convert_to_declared_unit(text, expected):
+    assert TAU.parse(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["5mV", "5 Hz", "five", "-1ms", "0", "5 parsecs", "nan"])
+def test_bad_time_values_name_parameter_and_expected_form(text):
+    with pytest.raises(ParameterError) as err:
+        TAU.parse(text)
+    message = str(err.value)
+    assert "tau_dendrite" in message and "time in ms" in message and "(0, inf]" in message
+
+
+def test_kinds_are_parsed_and_checked():
+    assert PARAMS["plastic"].parse("off") is False
+    assert PARAMS["n_levels"].parse("16") == 16
+    with pytest.raises(ParameterError, match="integer"):
+        PARAMS["n_levels"].parse("16.5")
+    with pytest.raises(ParameterError, match="one of mse, xent"):
+        PARAMS["loss"].parse("hinge")
+    with pytest.raises(ParameterError):
+        PARAMS["plastic"].parse("maybe")
+    with pytest.raises(ParameterError):
+        ETA.validate(True)  # a bool is not a number here
+
+
+def test_resolve_rejects_unknown_names_listing_known_ones():
+    with pytest.raises(ParameterError, match="unknown parameter 'etta'.*known parameters: tau_dendrite, eta"):
+        PARAMS.resolve({"etta": "1"}, rule="erbp")
+    values = PARAMS.resolve({"eta": "1e-3", "tau_dendrite": "0.01 s"})
+    assert values["eta"] == 1e-3 and values["tau_dendrite"] == pytest.approx(10.0)
+    assert values["plastic"] is True  # untouched defaults kept
+
+
+def test_provenance_is_json_with_units():
+    values = PARAMS.resolve({})
+    prov = json.loads(PARAMS.provenance(values))
+    assert prov["tau_dendrite"] == {"value": 5.0, "unit": "ms"}
+    assert prov["plastic"]["value"] is True
+
+
+def test_extend_replaces_defaults_without_copying_the_set():
+    derived = PARAMS.extend(Parameter("p_release", 0.65, "transmission probability", low=0, high=1),
+                            replace=[Parameter("eta", 1e-3, "learning rate", low=0)])
+    assert derived.names() == PARAMS.names() + ["p_release"]
+    assert derived["eta"].default == 1e-3 and PARAMS["eta"].default == 6e-4
+
+
+def test_invalid_default_is_a_programming_error():
+    with pytest.raises(ParameterError):
+        Parameter("x", -1.0, "doc", low=0)
+
+
+def test_parse_assignments():
+    assert parse_assignments(["eta=1e-3", " tau = 5 ms "]) == {"eta": "1e-3", "tau": "5 ms"}
+    with pytest.raises(ParameterError, match="name=value"):
+        parse_assignments(["eta"])
