@@ -31,7 +31,6 @@ import datetime as _dt
 import json
 import os
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import ResultError
+from .files import atomic_output
 
 ENGINE = "h5netcdf"
 CONVENTIONS = "CF-1.8"
@@ -173,17 +173,8 @@ def write_result(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = F
     path = Path(path)
     if path.suffix != ".nc":
         raise ResultError(f"--out must name a NetCDF file ending in .nc; got {str(path)!r}")
-    if path.exists() and not overwrite:
-        raise ResultError(f"{path} already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         ds.to_netcdf(tmp, engine=ENGINE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
