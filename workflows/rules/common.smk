@@ -1,0 +1,37 @@
+# Config checks that go beyond the JSON schema: every rule name, parameter,
+# unit and range is checked against bioprop's registry before any job starts.
+import shlex
+
+from snakemake.exceptions import WorkflowError
+
+from bioprop.models.errors import BiopropError
+from bioprop.models.rules import get_rule
+
+RESULTS = Path(config["results"])
+DATASETS = list(config["datasets"])
+RULES = list(config["rules"])
+SEEDS = [int(s) for s in config["seeds"]]
+
+for _name, _rule_config in config["rules"].items():
+    try:
+        get_rule(_name).parameters.resolve((_rule_config or {}).get("set", {}), rule=_name)
+    except BiopropError as err:
+        raise WorkflowError(f"config rules.{_name}: {err}")
+
+
+def train_arguments(wildcards):
+    """Command-line arguments of `bioprop train` for one run, from the config."""
+    data = config["datasets"][wildcards.dataset] or {}
+    rule_config = config["rules"][wildcards.rule] or {}
+    args = ["--dataset", data.get("path", wildcards.dataset),
+            "--epochs", rule_config.get("epochs", config["epochs"]),
+            "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
+            "--seed", wildcards.seed]
+    for key in ("n_train", "n_test", "n_val", "data_dir"):
+        if data.get(key) is not None:
+            args += ["--" + key.replace("_", "-"), data[key]]
+    if "device" in rule_config:
+        args += ["--device", rule_config["device"]]
+    for name, value in (rule_config.get("set") or {}).items():
+        args += ["--set", f"{name}={value}"]
+    return shlex.join(map(str, args))

@@ -1,0 +1,18 @@
+rule train:
+    output:
+        RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
+    log:
+        RESULTS / "logs" / "{dataset}" / "{rule}" / "seed{seed}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "{dataset}" / "{rule}" / "seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    params:
+        args=train_arguments,
+    threads: 1
+    resources:
+        mem_mb=config.get("mem_mb", 4000),
+        runtime=config.get("runtime_min", 60),
+    shell:
+        "OMP_NUM_THREADS={threads} bioprop train {wildcards.rule} {params.args} --quiet "
+        "--out {output} > {log} 2>&1"
