@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Package data: the dataset registry ``datasets.json`` (see README.md)."""
