@@ -1,0 +1,61 @@
+"""Angles between learning signals: how close a rule's update is to backprop's.
+
+Plain functions over arrays.  Arrays of any shape are compared as flattened
+vectors, so a weight matrix ``(n_post, n_pre)`` or a batch of error signals
+``(B, n)`` counts as one vector (the convention of Lillicrap et al. 2016,
+Fig. 2, and Ahmad et al. 2020, Fig. 1C, for weight updates).
+
+For vectors ``a`` and ``b``::
+
+    cosine(a, b)        = <a, b> / (||a|| ||b||)
+    angle_degrees(a, b) = arccos(cosine(a, b)) * 180 / pi      in [0, 180]
+
+Both are NaN when either vector is zero (no direction to compare).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def cosine(a, b) -> float:
+    """Cosine similarity of ``a`` and ``b`` flattened (NaN if either is zero).
+
+    Accumulated in float64 whatever the input dtype, so float32 updates are
+    compared as accurately as float64 ones."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare arrays of {a.size} and {b.size} elements")
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0.0 or not np.isfinite(norm):
+        return float("nan")
+    return float(np.clip(np.dot(a, b) / norm, -1.0, 1.0))
+
+
+def angle_degrees(a, b) -> float:
+    """Angle between ``a`` and ``b`` flattened, in degrees: ``arccos(cosine(a, b))``."""
+    return float(np.degrees(np.arccos(cosine(a, b))))
+
+
+def layer_cosines(rule: Sequence, reference: Sequence) -> np.ndarray:
+    """``cosine(rule[l], reference[l])`` for each layer l (e.g. weight updates
+    of a rule and of backprop, one array per layer)."""
+    if len(rule) != len(reference):
+        raise ValueError(f"{len(rule)} layers versus {len(reference)} layers")
+    return np.array([cosine(a, b) for a, b in zip(rule, reference)])
+
+
+def layer_angles(rule: Sequence, reference: Sequence) -> np.ndarray:
+    """``angle_degrees(rule[l], reference[l])`` for each layer l, in degrees."""
+    return np.degrees(np.arccos(layer_cosines(rule, reference)))
+
+
+def feedback_angles(forward: Sequence, feedback: Sequence) -> np.ndarray:
+    """Angle (degrees) between each forward matrix ``W_l`` and the transpose of
+    its feedback matrix ``B_l`` (``B_l`` shaped like ``W_l^T``, as in feedback
+    alignment; Lillicrap et al. 2016 measure ``angle(W^T, B)``, the same number)."""
+    if len(forward) != len(feedback):
+        raise ValueError(f"{len(forward)} forward versus {len(feedback)} feedback matrices")
+    return np.array([angle_degrees(np.asarray(w), np.asarray(b).T) for w, b in zip(forward, feedback)])
