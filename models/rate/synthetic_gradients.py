@@ -37,7 +37,7 @@ DNI_PARAMETERS = RATE_PARAMETERS.extend(
               kind=str, choices=("linear", "mlp"), source="Jaderberg et al. 2017, Sec. 3"),
     Parameter("sg_hidden_units", 256, "units of the gradient model's hidden layer (sg_model=mlp)",
               kind=int, low=1),
-    Parameter("sg_learning_rate", 1e-4, "step size of the optimiser for the gradient models",
+    Parameter("sg_learning_rate", 1e-3, "step size of the optimiser for the gradient models",
               low=0.0, open_low=True),
     Parameter("sg_target", "bootstrap", "bootstrap: the error backpropagated from the layer above's "
               "synthetic gradient (Jaderberg et al. eq. 2); true: the backprop gradient",

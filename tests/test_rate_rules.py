@@ -1,0 +1,191 @@
+"""The rate-based rules: exactness against backprop where the algebra says so,
+GAIT-prop's alignment (Ahmad et al. 2020, Fig. 1C), synthetic-gradient
+convergence on a deep linear network (Czarnecki et al. 2017), a finite-difference
+check of backprop itself, and training on 8x8 digits."""
+import numpy as np
+import pytest
+
+from bioprop.models.errors import ParameterError
+from bioprop.models.rate.mlp import backprop_updates, loss_value
+from bioprop.models.rules import available_rules, get_rule
+
+RATE_RULES = [n for n, c in available_rules().items() if c.family == "rate"]
+
+
+def make(name, sizes, seed=0, **overrides):
+    cls = get_rule(name)
+    return cls(n_inputs=sizes[0], n_classes=sizes[-1], hidden=tuple(sizes[1:-1]),
+               params=cls.parameters.resolve(overrides, rule=name), seed=seed)
+
+
+def batch(n_in, n_out, n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, n_in))
+    t = np.zeros((n, n_out))
+    t[np.arange(n), rng.integers(0, n_out, n)] = 1.0
+    return x, t
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from bioprop.models.datasets import load_dataset
+    return load_dataset("digits", n_train=800, n_test=297, seed=0)
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_fa_with_transposed_forward_weights_is_backprop(loss):
+    """B_l = W_l^T turns the feedback-alignment chain delta_l = f'(a_l) B_{l+1} delta_{l+1}
+    into backprop's chain term by term, so every update is identical (up to rounding)."""
+    sizes = (20, 16, 12, 8, 5)
+    fa = make("fa", sizes, loss=loss, activation="tanh")
+    fa.set_feedback([w.T for w in fa.net.W[1:]])
+    x, t = batch(20, 5)
+    mine, ref = fa.compute_updates(x, t), backprop_updates(fa.net, x, t, loss)
+    for a, b in zip(mine.dW + mine.db + mine.errors, ref.dW + ref.db + ref.errors):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-16)
+    assert np.allclose(fa.feedback_angles()[:-1], 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dfa", "bdfa"])
+def test_direct_feedback_with_one_hidden_layer_is_backprop(name):
+    """With a single hidden layer the direct pathway D_1 delta_L and backprop's
+    W_2^T delta_L coincide when D_1 = W_2^T; with more layers they cannot (backprop's
+    path passes through the f' of the layers in between), so only this case is exact."""
+    rule = make(name, (20, 16, 5), activation="tanh")
+    rule.set_feedback([rule.net.W[1].T])
+    x, t = batch(20, 5)
+    mine, ref = rule.compute_updates(x, t), backprop_updates(rule.net, x, t, "cross_entropy")
+    for a, b in zip(mine.dW + mine.db, ref.dW + ref.db):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("sizes", [(64, 64, 64, 10), (64, 48, 80, 10)], ids=["square", "tower"])
+def test_gaitprop_matches_backprop_with_orthogonal_weights(sizes):
+    """Ahmad et al. 2020, Fig. 1C: with orthogonal weights and a small gamma the
+    GAIT-prop update lies within a degree of backprop's in every layer (also for
+    layers of unequal width, embedded in square orthogonal matrices); with
+    non-orthogonal weights the inverse is not W^T and the angle grows."""
+    x, t = batch(64, 10, n=64)
+    ortho = make("gaitprop", sizes, init="orthogonal", gamma=1e-4)
+    angles = ortho.alignment(x, t)["update_angle"]
+    assert np.all(angles < 1.0), angles
+    skewed = make("gaitprop", sizes, init="glorot", gamma=1e-4)
+    worse = skewed.alignment(x, t)["update_angle"]
+    assert worse[:-1].max() > 5.0 and np.all(worse[:-1] > angles[:-1]), (angles, worse)
+    adaptive = make("gaitprop", sizes, init="orthogonal", gamma=1e-4, adaptive_gamma=True)
+    assert np.all(adaptive.alignment(x, t)["update_angle"] < 1.0)
+
+
+def test_gaitprop_float32_stays_aligned():
+    """Target differences are propagated without cancellation, so float32 works."""
+    x, t = batch(64, 10, n=64)
+    rule = make("gaitprop", (64, 64, 64, 10), dtype="float32")
+    assert rule.net.W[0].dtype == np.float32
+    assert np.all(rule.alignment(x.astype(np.float32), t.astype(np.float32))["update_angle"] < 1.0)
+
+
+def test_linear_synthetic_gradients_train_deep_linear_network():
+    """Czarnecki et al. 2017 (Sec. 3): a linear synthetic-gradient model on a deep
+    linear network converges.  The exact gradient at a hidden layer of a linear
+    regression network, W^T (W h - y), is linear in h *and* y, so the model must see
+    the target: the cDNI form.  Loss falls by more than a factor 1000."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 10))
+    y = x @ rng.normal(size=(10, 4)) / np.sqrt(10)
+    rule = make("cdni", (10, 10, 10, 4), activation="linear", output_activation="linear", loss="mse",
+                sg_model="linear", optimizer="sgd", learning_rate=0.05, sg_learning_rate=0.05)
+    first = loss_value(rule.net.forward(x).output, y, "mse")
+    for _ in range(100):
+        for s in range(0, 512, 32):
+            rule.apply_updates(rule.compute_updates(x[s:s + 32], y[s:s + 32]))
+    last = loss_value(rule.net.forward(x).output, y, "mse")
+    assert last < first / 1000, (first, last)
+
+
+@pytest.mark.parametrize("loss,out", [("mse", "sigmoid"), ("cross_entropy", "linear")])
+def test_backprop_matches_finite_differences(loss, out):
+    rule = make("bp", (6, 5, 4, 3), loss=loss, activation="tanh", output_activation=out)
+    x, t = batch(6, 3, n=7)
+    upd = rule.compute_updates(x, t)
+    eps = 1e-6
+    for params, grads in ((rule.net.W, upd.dW), (rule.net.b, upd.db)):
+        for p, g in zip(params, grads):
+            numeric = np.zeros_like(p)
+            for i in np.ndindex(p.shape):
+                old = p[i]
+                p[i] = old + eps
+                up = loss_value(rule.net.forward(x).output, t, loss)
+                p[i] = old - eps
+                down = loss_value(rule.net.forward(x).output, t, loss)
+                p[i] = old
+                numeric[i] = (up - down) / (2 * eps)
+            np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-9)
+
+
+# the authors' defaults (Adam 1e-4, batches of 60) need far more than 3 epochs of 800 samples
+FAST = {name: {"learning_rate": 1e-3, "batch_size": 10} for name in ("gaitprop", "tp")}
+
+
+@pytest.mark.parametrize("name", RATE_RULES)
+def test_trains_on_digits_reproducibly(name, digits):
+    def run(seed):
+        rule = make(name, (64, 48, 10), seed=seed, **FAST.get(name, {}))
+        for epoch in range(3):
+            order = np.random.default_rng(epoch).permutation(len(digits.y_train))
+            rule.train_epoch(digits.x_train[order], digits.y_train[order])
+        return rule
+    rule, again = run(0), run(0)
+    accuracy = np.mean(rule.predict(digits.x_test) == digits.y_test)
+    assert accuracy > 0.35, accuracy  # chance is 0.1
+    for a, b in zip(rule.weights(), again.weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(rule.weights()[0], run(1).weights()[0])
+
+
+@pytest.mark.parametrize("name", RATE_RULES)
+def test_rejects_bad_parameters(name):
+    params = get_rule(name).parameters
+    for bad in ({"batch_size": 0}, {"dtype": "float16"}, {"learning_rate": -1.0},
+                {"optimizer": "rmsprop"}, {"no_such": 1}):
+        with pytest.raises(ParameterError):
+            params.resolve(bad, rule=name)
+
+
+def test_gaitprop_rejects_non_invertible_activation():
+    with pytest.raises(ParameterError):
+        get_rule("gaitprop").parameters.resolve({"activation": "relu"})
+
+
+def test_per_sample_updates_equal_batch_of_one():
+    """batch_size=1 applies one SGD step per sample, so two samples give the same
+    weights as two explicit single-sample steps."""
+    x, t = batch(8, 3, n=2)
+    rule = make("bp", (8, 6, 3), batch_size=1, optimizer="sgd", learning_rate=0.1)
+    manual = make("bp", (8, 6, 3), optimizer="sgd", learning_rate=0.1)
+    rule.train_epoch(x, t.argmax(axis=1))
+    for i in range(2):
+        manual.apply_updates(manual.compute_updates(x[i:i + 1], t[i:i + 1]))
+    for a, b in zip(rule.weights(), manual.weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_float32_training_keeps_dtype(digits):
+    rule = make("bp", (64, 32, 10), dtype="float32")
+    rule.train_epoch(digits.x_train, digits.y_train)
+    assert all(w.dtype == np.float32 for w in rule.net.W)
+    assert np.mean(rule.predict(digits.x_test) == digits.y_test) > 0.5
+
+
+def test_alignment_recorded_through_training_loop(digits):
+    from bioprop.models.training import train
+    result = train("fa", digits, hidden=(32, 16), epochs=2, seed=0, progress=False,
+                   overrides={"record_alignment": "true", "alignment_samples": "64"})
+    for name in ("update_angle", "error_angle", "feedback_angle"):
+        var = result[name]
+        assert var.dims == ("epoch", "layer") and var.attrs["units"] == "degree" and var.attrs["long_name"]
+        assert var.shape == (2, 3)
+    assert np.all((result["update_angle"].values >= 0) & (result["update_angle"].values <= 180))
+    assert np.isnan(result["feedback_angle"].values[:, -1]).all()
+    bp = train("bp", digits, hidden=(32,), epochs=1, seed=0, progress=False,
+               overrides={"record_alignment": "true"})
+    np.testing.assert_allclose(bp["update_angle"].values, 0.0, atol=1e-5)
