@@ -9,7 +9,7 @@ from .mlp import RateRule, Updates, backprop_updates
 
 @register
 class Backprop(RateRule):
-    """Backpropagation (Rumelhart, Hinton & Williams 1986, Nature 323:533, eqs. 13-16).
+    """Backpropagation (Rumelhart, Hinton & Williams 1986, Nature 323:533).
 
     ``delta_L = f'(a_L) * d ell/d h_L``, ``delta_l = f'(a_l) * W_{l+1}^T delta_{l+1}``,
     ``dLoss/dW_l = delta_l h_{l-1}^T`` averaged over the batch, then SGD or Adam.

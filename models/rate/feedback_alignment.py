@@ -2,9 +2,9 @@
 feedback matrices other than the transposed forward weights.
 
 ``fa``    Lillicrap, Cownden, Tweed & Akerman (2016) Nat. Commun. 7:13276: fixed random
-          ``B_l`` replaces ``W_l^T`` in the backward chain (their eq. for ``delta h``:
-          ``delta_l = f'(a_l) * B_{l+1} delta_{l+1}``).
-``dfa``   Nokland (2016) NeurIPS, eqs. (3)-(4): each hidden layer receives the output
+          ``B_l`` replaces ``W_l^T`` in the backward chain,
+          ``delta_l = f'(a_l) * B_{l+1} delta_{l+1}``.
+``dfa``   Nokland (2016) NeurIPS: each hidden layer receives the output
           error directly, ``delta_l = f'(a_l) * D_l delta_L``, ``D_l`` fixed random.
 ``bfa``   ``fa`` with trainable ``B_l``;  ``bdfa``: ``dfa`` with trainable ``D_l``
           (Luo, Fu & Glass 2017, arXiv:1702.07097).
@@ -88,7 +88,7 @@ class FeedbackAlignment(RateRule):
 
 @register
 class DirectFeedbackAlignment(FeedbackAlignment):
-    """Direct feedback alignment (Nokland 2016, eqs. 3-4): ``delta_l = f'(a_l) * (D_l delta_L)``
+    """Direct feedback alignment (Nokland 2016): ``delta_l = f'(a_l) * (D_l delta_L)``
     for every hidden layer, ``D_l`` fixed random of shape ``(n_l, n_L)``.  With one
     hidden layer and ``D_1 = W_2^T`` this is backprop."""
 

@@ -11,7 +11,7 @@ et al. Sec. 3.2).  Layer l then learns from ``delta_l = f'(a_l) * g_l`` at once,
 without waiting for the layers above (update unlocking); the output layer learns
 from the true output error.  ``M_l`` regresses ``1/2 ||g_l - g*_l||^2`` on
 
-* ``sg_target = bootstrap`` (Jaderberg et al. eq. 2; Czarnecki et al. Sec. 2):
+* ``sg_target = bootstrap`` (Jaderberg et al. Sec. 2; Czarnecki et al. Sec. 2):
   ``g*_l = W_{l+1}^T delta_{l+1}`` with the error the layer above actually used
   (the true output error for the top hidden layer, the synthetic one below);
 * ``sg_target = true``: the backpropagated gradient ``d ell/d h_l`` (analysis only).
@@ -19,7 +19,7 @@ from the true output error.  ``M_l`` regresses ``1/2 ||g_l - g*_l||^2`` on
 Gradient models are linear, ``g = A u + c``, or have one ReLU hidden layer,
 ``g = V relu(U u + d) + c`` (``sg_model``), with the output layer (``A`` or ``V``, and
 ``c``) initialised to zero (Jaderberg et al. Sec. 3: the synthetic gradient starts
-at zero).  Czarnecki et al. (Sec. 3, Theorem 1) prove that a linear model on a deep
+at zero).  Czarnecki et al. (Sec. 3) prove that a linear model on a deep
 linear network converges to the solution of the regression task.  For
 ``warmup_batches`` batches only the gradient models and the output layer learn;
 the hidden layers do not apply the synthetic gradients yet.
@@ -40,7 +40,7 @@ DNI_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("sg_learning_rate", 1e-3, "step size of the optimiser for the gradient models",
               low=0.0, open_low=True),
     Parameter("sg_target", "bootstrap", "bootstrap: the error backpropagated from the layer above's "
-              "synthetic gradient (Jaderberg et al. eq. 2); true: the backprop gradient",
+              "synthetic gradient (Jaderberg et al. Sec. 2); true: the backprop gradient",
               kind=str, choices=("bootstrap", "true")),
     Parameter("warmup_batches", 0, "batches during which the gradient models learn but the hidden "
               "layers do not apply synthetic gradients", kind=int, low=0),

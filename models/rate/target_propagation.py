@@ -9,16 +9,16 @@ With ``t_l`` the target of layer l, ``h_l`` its forward activity and
   the label is the output target);
 * ``tp`` (the baseline of Ahmad et al. 2020, Sec. 3): ``t_{l-1} = g_l(t_l)``,
   error ``e_l = f'(a_l) * (h_l - t_l)``;
-* ``gaitprop`` (Ahmad, van Gerven & Ambrogioni 2020, NeurIPS, eqs. 8-10, "GAIT-prop:
+* ``gaitprop`` (Ahmad, van Gerven & Ambrogioni 2020, NeurIPS, "GAIT-prop:
   a biologically plausible learning rule derived from backpropagation of error"):
   the incremental, gradient-adjusted target
   ``t_{l-1} = g_l(h_l + gamma_l f'(a_l)^2 * (t_l - h_l))`` and the error rescaled by
   the accumulated increments, ``e_l = (prod_{k>l} gamma_k)^-1 f'(a_l) * (h_l - t_l)``
   (``gamma^-(L-l)`` for a fixed gamma).  To first order in gamma and with
   orthogonal ``W`` (``W^-1 = W^T``) this is exactly backprop's ``delta_l`` (the
-  paper's Theorem; Fig. 1C).  ``adaptive_gamma`` sets, per sample and layer,
+  paper's central result; Fig. 1C).  ``adaptive_gamma`` sets, per sample and layer,
   ``gamma_l = gamma sqrt(n_l) / ||t_l - h_l||`` (Dalm, Ahmad, Ambrogioni & van Gerven
-  2021, arXiv:2102.11598, Sec. 3.1), which keeps the perturbation at a fixed size.
+  2021, arXiv:2102.11598), which keeps the perturbation at a fixed size.
 
 Both update ``dW_l = -eta e_l h_{l-1}^T`` (batch mean) through the optimiser and add
 the soft orthogonality penalty ``lambda ||W W^T - I||_F^2`` (Ahmad et al. 2020,
@@ -63,7 +63,7 @@ _INVERTIBLE = ("leaky_relu", "linear")
 
 TP_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("orthogonal_penalty", 0.1, "lambda of the orthogonality penalty on every layer's "
-              "square weight matrix", low=0.0, source="Ahmad et al. 2020, supplementary Table 1 (0.1)"),
+              "square weight matrix", low=0.0, source="Ahmad et al. 2020, supplementary material (0.1)"),
     Parameter("penalty_form", "full", "full: lambda||W W^T - I||^2; off_diagonal: only the "
               "off-diagonal entries of W W^T, as in the authors' code", kind=str,
               choices=("full", "off_diagonal")),
@@ -76,7 +76,7 @@ TP_PARAMETERS = RATE_PARAMETERS.extend(
         Parameter("init", "orthogonal", "initial (square) weight matrices", kind=str, choices=INITS,
                   source="Ahmad et al. 2020, Sec. 4 (orthogonal initialisation)"),
         Parameter("learning_rate", 1e-4, "Adam step size for the forward weights",
-                  low=0.0, open_low=True, source="Ahmad et al. 2020, supplementary Table 1 (1e-4)"),
+                  low=0.0, open_low=True, source="Ahmad et al. 2020, supplementary material (1e-4)"),
         Parameter("loss", "mse", "mse: 1/2||h_L - y||^2 (the authors' choice); cross_entropy: "
                   "softmax of h_L", kind=str, choices=("mse", "cross_entropy"),
                   source="authors' code: squared error to the one-hot label"),
@@ -178,7 +178,7 @@ class InvertibleRule(RateRule):
 @register
 class TargetPropagation(InvertibleRule):
     """Target propagation with exact inverses, ``t_{l-1} = g_l(t_l)`` (Bengio 2014,
-    arXiv:1407.7906, eq. 8 with the exact inverse; the TP baseline of Ahmad et al. 2020)."""
+    arXiv:1407.7906, with the exact inverse; the TP baseline of Ahmad et al. 2020)."""
 
     name = "tp"
     summary = "target propagation through exact layer inverses"
