@@ -76,7 +76,7 @@ def cmd_datasets_verify(args) -> int:
 def cmd_rules(args) -> int:
     from .rules import available_rules
     for name, cls in available_rules().items():
-        print(f"{name:<10} {cls.family:<8} {cls.summary}")
+        print(f"{name:<16} {cls.family:<8} {cls.summary}")
     return 0
 
 

@@ -27,8 +27,8 @@ def test_every_subcommand_has_help(argv, capsys):
 @pytest.mark.parametrize("args, fragment", [
     (["train", "nosuchrule", "--dataset", "digits", "--out", "x.nc"], "unknown rule 'nosuchrule'"),
     (["train", "bp", "--dataset", "digits", "--out", "x.nc", "--set", "nosuch=1"], "unknown parameter 'nosuch'"),
-    (["train", "bp", "--dataset", "digits", "--out", "x.nc", "--set", "lr=5ms"], "parameter 'lr'"),
-    (["train", "bp", "--dataset", "digits", "--out", "x.nc", "--set", "lr=-1"], "parameter 'lr'"),
+    (["train", "bp", "--dataset", "digits", "--out", "x.nc", "--set", "learning_rate=5ms"], "parameter 'learning_rate'"),
+    (["train", "bp", "--dataset", "digits", "--out", "x.nc", "--set", "learning_rate=-1"], "parameter 'learning_rate'"),
     (["train", "bp", "--dataset", "digits", "--out", "x.txt"], "--out must name a NetCDF file"),
     (["train", "bp", "--dataset", "/no/such/dataset.npz", "--out", "x.nc"], "/no/such/dataset.npz"),
     (["params", "nosuchrule"], "unknown rule"),
@@ -56,11 +56,11 @@ def test_argument_errors_exit_2(capsys):
 def test_train_writes_result_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "bp.nc"
     argv = ["train", "bp", "--dataset", "digits", "--n-train", "300", "--n-test", "100", "--epochs", "2",
-            "--hidden", "16", "--seed", "4", "--quiet", "--set", "lr=0.05", "--out", str(out)]
+            "--hidden", "16", "--seed", "4", "--quiet", "--set", "learning_rate=0.05", "--out", str(out)]
     assert main(argv) == 0
     result = schema.read_result(out)
     assert result.sizes["epoch"] == 2 and result.attrs["seed"] == 4
-    assert schema.json_attr(result, "parameters")["lr"]["value"] == 0.05
+    assert schema.json_attr(result, "parameters")["learning_rate"]["value"] == 0.05
     assert schema.json_attr(result, "dataset_subset")["n_train"] == 300
     before = out.read_bytes()
     assert main(argv) == 2
@@ -72,7 +72,7 @@ def test_rules_and_params_list(capsys):
     assert main(["rules"]) == 0
     assert "bp" in capsys.readouterr().out
     assert main(["params", "bp"]) == 0
-    assert "lr" in capsys.readouterr().out
+    assert "learning_rate" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST test files not present")
