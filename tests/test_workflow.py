@@ -1,0 +1,57 @@
+"""The Snakemake workflow: config validation before any job, and a tiny real run."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bioprop.analysis.results import combine_runs
+
+SNAKEFILE = Path(__file__).resolve().parents[1] / "workflows" / "Snakefile"
+
+
+def _snakemake(tmp_path, config, *extra):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2",
+                           "--configfile", str(path), "--directory", str(tmp_path), *extra],
+                          capture_output=True, text=True, timeout=600)
+
+
+def _config(tmp_path, **changes):
+    config = {"results": str(tmp_path / "results"), "datasets": {"digits": {"n_train": 200}},
+              "rules": {"bp": {"set": {"learning_rate": 0.01}}, "fa": {}}, "seeds": [0, 1],
+              "hidden": [16], "epochs": 2, "compare": [["fa", "bp"]], "equivalence_margin": 0.05}
+    config.update(changes)
+    return config
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"rules": {"bp": {"set": {"learning_rate": "5ms"}}}}, "parameter 'learning_rate'"),
+    ({"rules": {"nosuchrule": {}}}, "unknown rule 'nosuchrule'"),
+    ({"epochs": 0}, "minimum"),
+    ({"datasets": {"digits": {"n_tarin": 5}}}, "n_tarin"),
+])
+def test_bad_config_fails_before_any_job(tmp_path, changes, fragment):
+    proc = _snakemake(tmp_path, _config(tmp_path, **changes), "--dry-run")
+    assert proc.returncode != 0
+    assert fragment in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_workflow_produces_runs_summary_and_figure(tmp_path):
+    proc = _snakemake(tmp_path, _config(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = tmp_path / "results"
+    runs = sorted((results / "runs").rglob("*.nc"))
+    assert len(runs) == 4
+    combined = combine_runs(runs)
+    assert set(combined.rule.values) == {"bp", "fa"} and list(combined.seed.values) == [0, 1]
+    assert (results / "digits" / "learning_curves.png").stat().st_size > 1000
+    summary = (results / "digits" / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("rule,dataset,mean") and len(summary) == 3
+    comparisons = (results / "digits" / "comparisons.csv").read_text().splitlines()
+    assert comparisons[1].startswith("fa,bp,digits,2,")
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 4
