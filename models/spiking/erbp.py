@@ -124,23 +124,16 @@ class _ERBPBase(LearningRule):
                                          p["w_error"] * 1e-9, p["feedback_scale"], self.rng)
         lay = self.layout
         # initial weights (A), in synapse order
-        self.w_in = lay.syn_in_w_fixed.copy()
-        self.w_net = lay.syn_net_w_fixed.copy()
-        for group, sl, (n_post, n_pre) in lay.weight_slices:
+        self.w = lay.syn_w_fixed.copy()
+        for sl, (n_post, n_pre) in lay.weight_slices:
             bound = p["init_scale"] * np.sqrt(6.0 / (n_pre + n_post)) * 1e-9
-            values = self.rng.uniform(-bound, bound, size=sl.stop - sl.start)
-            (self.w_in if group == "syn_in" else self.w_net)[sl] = values
+            self.w[sl] = self.rng.uniform(-bound, bound, size=sl.stop - sl.start)
         if p["weight_levels"] > 0:
             step = 2 * p["weight_max"] * 1e-9 / (p["weight_levels"] - 1)
-            for w in (self.w_in, self.w_net):
-                plastic = np.ones(w.size, bool)
-                if w is self.w_in:
-                    plastic = lay.syn_in_plastic
-                else:
-                    plastic = lay.syn_net_fwd > 0
-                w[plastic] = np.clip(np.round(w[plastic] / step) * step,
-                                     -p["weight_max"] * 1e-9, p["weight_max"] * 1e-9)
-        self.d_in, self.d_net = netmod.out_degree(lay, p["p_release"])
+            plastic = lay.syn_plastic
+            self.w[plastic] = np.clip(np.round(self.w[plastic] / step) * step,
+                                      -p["weight_max"] * 1e-9, p["weight_max"] * 1e-9)
+        self.degree = netmod.out_degree(lay, p["p_release"])
         self._builds = {}
         self._pending_test = None     # variables of the latest epoch awaiting test numbers
         sizes = self.layer_sizes
@@ -181,12 +174,12 @@ class _ERBPBase(LearningRule):
         return rates
 
     def _simulate(self, x, y, plastic):
-        """Present all samples in chunks; returns per-slot counts of inp and net neurons."""
+        """Present all samples in chunks; returns per-slot spike counts (n, n_net)."""
         from brian2 import Hz, amp
         n = len(x)
         k, compiled = self._build(n)
         rates = self._rates(x, y, label_on=plastic)
-        c_inp, c_net = [], []
+        counts = []
         n_chunks = -(-n // k)
         bar = None
         if n_chunks > 1 and sys.stderr.isatty():
@@ -198,45 +191,41 @@ class _ERBPBase(LearningRule):
             part = np.zeros((k, self.layout.n_inp))
             rows = rates[c * k:(c + 1) * k]
             part[:len(rows)] = rows
-            run_args = {"rates": np.ascontiguousarray(part) * Hz,
-                        "syn_in.w": self.w_in * amp, "syn_net.w": self.w_net * amp,
+            run_args = {"rates": np.ascontiguousarray(part) * Hz, "syn.w": self.w * amp,
                         "net.plastic": 1.0 if plastic else 0.0}
             compiled.run(run_args, seed=int(self.rng.integers(2 ** 31)))
             if plastic:
-                self.w_in = compiled.get("syn_in.w")
-                self.w_net = compiled.get("syn_net.w")
-            for name, out in (("inp", c_inp), ("net", c_net)):
-                mon = compiled.handles[f"mon_{name}"]
-                # a monitor's attribute is a plain array, not a VariableView: make the view
-                rec = compiled.get(mon.variables["count"].get_addressable_value("count", mon))
-                final = np.asarray(compiled.get(f"{name}.count"))
-                rec = rec.reshape(-1, final.size)[:k]
-                cum = np.concatenate([rec, final[None, :]]).astype(np.int64)
-                out.append(np.diff(cum, axis=0)[:len(rows)])
+                self.w = compiled.get("syn.w")
+            mon = compiled.handles["counts"]
+            # a monitor's attribute is a plain array, not a VariableView: make the view
+            rec = compiled.get(mon.variables["count"].get_addressable_value("count", mon))
+            final = np.asarray(compiled.get("net.count"))
+            rec = np.asarray(rec).reshape(-1, final.size)[:k]
+            cum = np.concatenate([rec, final[None, :]]).astype(np.int64)
+            counts.append(np.diff(cum, axis=0)[:len(rows)])
             if bar is not None:
                 bar.update(len(rows))
         if bar is not None:
             bar.close()
         wall = time.perf_counter() - start
-        return np.concatenate(c_inp), np.concatenate(c_net), wall
+        return np.concatenate(counts), wall
 
-    def _summaries(self, c_inp, c_net, wall):
+    def _summaries(self, c_net, wall):
         lay = self.layout
         n = len(c_net)
         o0, o1 = lay.output
         predictions = np.argmax(c_net[:, o0:o1], axis=1)   # ties -> lowest index
-        synops = float(np.mean(c_inp @ self.d_in + c_net @ self.d_net)) if n else float("nan")
+        synops = float(np.mean(c_net @ self.degree)) if n else float("nan")
         seconds = n * self.params["t_sample"] * 1e-3
         rates = []
-        for _name, group, a, b in lay.populations():
-            counts = c_inp if group == "inp" else c_net
-            rates.append(counts[:, a:b].sum() / ((b - a) * seconds) if n else np.nan)
+        for _name, a, b in lay.populations():
+            rates.append(c_net[:, a:b].sum() / ((b - a) * seconds) if n else np.nan)
         return predictions, synops, np.array(rates), 1e3 * wall / max(n, 1)
 
     # ------------------------------------------------------------------ contract
     def train_epoch(self, x, y):
-        c_inp, c_net, wall = self._simulate(np.asarray(x), np.asarray(y), plastic=True)
-        pred, synops, rates, ms_per = self._summaries(c_inp, c_net, wall)
+        c_net, wall = self._simulate(np.asarray(x), np.asarray(y), plastic=True)
+        pred, synops, rates, ms_per = self._summaries(c_net, wall)
         pops = ", ".join(name for name, *_ in self.layout.populations())
         phase = "index 0 = training (online, during learning), 1 = testing (first predict() after "
         phase += "the epoch, i.e. the test set in the training loop)"
@@ -262,8 +251,8 @@ class _ERBPBase(LearningRule):
 
     def predict(self, x):
         x = np.asarray(x)
-        c_inp, c_net, wall = self._simulate(x, np.zeros(len(x), int), plastic=False)
-        pred, synops, rates, ms_per = self._summaries(c_inp, c_net, wall)
+        c_net, wall = self._simulate(x, np.zeros(len(x), int), plastic=False)
+        pred, synops, rates, ms_per = self._summaries(c_net, wall)
         if self._pending_test is not None:
             v = self._pending_test
             v["synops_per_sample"][1][1] = synops
@@ -274,9 +263,8 @@ class _ERBPBase(LearningRule):
 
     def weights(self):
         out = []
-        for group, sl, (n_post, n_pre) in self.layout.weight_slices:
-            w = (self.w_in if group == "syn_in" else self.w_net)[sl]
-            out.append(w.reshape(n_pre, n_post).T * 1e9)   # nA
+        for sl, (n_post, n_pre) in self.layout.weight_slices:
+            out.append(self.w[sl].reshape(n_pre, n_post).T * 1e9)   # nA
         return out
 
     def close(self):
