@@ -151,11 +151,11 @@ def test_quantized_weights_stay_on_grid():
     try:
         w_before = [w.copy() for w in rule.weights()]
         rule.train_epoch(data.x_train, data.y_train)
-        step = 2 * 0.5 / 63
+        step = 0.5 / 32                          # 64 levels: k * step, -32 <= k <= 31
         for w, w0 in zip(rule.weights(), w_before):
-            grid = (w + 0.5) / step
+            grid = w / step
             np.testing.assert_allclose(grid, np.round(grid), atol=1e-6)
-            assert np.abs(w).max() <= 0.5 + 1e-12
+            assert grid.min() >= -32 - 1e-9 and grid.max() <= 31 + 1e-9
             assert np.any(w != w0)
     finally:
         rule.close()

@@ -97,7 +97,7 @@ PARAMETERS = ParameterSet((
     Parameter("weight_levels", 0, "limited precision: stochastic rounding to this many weight "
               "levels after every update (0 = off)", kind=int, low=0, source="ours, after the "
               "paper's quantization robustness experiments"),
-    Parameter("weight_max", 1.0, "quantization grid spans [-weight_max, weight_max]", "nA",
+    Parameter("weight_max", 1.0, "quantization grid: weight_levels multiples of weight_max/(weight_levels//2) in [-weight_max, weight_max)", "nA",
               low=0.0, open_low=True, source="ours"),
     Parameter("chunk_slots", 500, "sample slots per simulation run (compiled in; the last "
               "chunk is padded)", kind=int, low=1, source="ours"),
@@ -129,10 +129,9 @@ class _ERBPBase(LearningRule):
             bound = p["init_scale"] * np.sqrt(6.0 / (n_pre + n_post)) * 1e-9
             self.w[sl] = self.rng.uniform(-bound, bound, size=sl.stop - sl.start)
         if p["weight_levels"] > 0:
-            step = 2 * p["weight_max"] * 1e-9 / (p["weight_levels"] - 1)
+            step, k_min, k_max = netmod.quantization_grid(p["weight_levels"], p["weight_max"] * 1e-9)
             plastic = lay.syn_plastic
-            self.w[plastic] = np.clip(np.round(self.w[plastic] / step) * step,
-                                      -p["weight_max"] * 1e-9, p["weight_max"] * 1e-9)
+            self.w[plastic] = np.clip(np.round(self.w[plastic] / step), k_min, k_max) * step
         self.degree = netmod.out_degree(lay, p["p_release"])
         self._builds = {}
         self._pending_test = None     # variables of the latest epoch awaiting test numbers

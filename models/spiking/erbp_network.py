@@ -121,9 +121,16 @@ dendrite_post += g
 w += w_step_post * int(g == 0) * tr
 """
 #: limited precision: after an update the weight is stochastically rounded to the grid
-#: of ``weight_levels`` values spanning [-weight_max, weight_max] (unbiased rounding)
-QUANTIZE = ("\nw = w + int(w_step_post != 0*amp) * int(g == 0) * "
-            "(clip(floor(w / delta_w + rand()) * delta_w, -w_max, w_max) - w)")
+#: of ``weight_levels`` values k * delta_w in [w_lo, w_hi] (unbiased rounding)
+QUANTIZE = ("\nw = w + int(w_step_post != 0*delta_w) * int(g == 0) * "
+            "(clip(floor(w / delta_w + rand()) * delta_w, w_lo, w_hi) - w)")
+
+
+def quantization_grid(levels: int, w_max: float) -> tuple[float, int, int]:
+    """``(delta, k_min, k_max)``: the ``levels`` weights ``k * delta``, k_min <= k <= k_max,
+    0 included, spanning [-w_max, w_max) (delta = w_max / (levels // 2))."""
+    delta = w_max / max(levels // 2, 1)
+    return delta, -(levels // 2), (levels - 1) // 2
 
 
 # --------------------------------------------------------------------------- layout
@@ -274,8 +281,8 @@ def make_construct(lay: Layout, p: dict, n_slots: int, stochastic: bool):
         pre = SYN_PRE_STOCHASTIC if stochastic else SYN_PRE
         quant = {}
         if p["weight_levels"] > 0:
-            quant = {"delta_w": 2 * p["weight_max"] * nA / (p["weight_levels"] - 1),
-                     "w_max": p["weight_max"] * nA}
+            delta, k_min, k_max = quantization_grid(p["weight_levels"], p["weight_max"] * 1e-9)
+            quant = {"delta_w": delta * amp, "w_lo": k_min * delta * amp, "w_hi": k_max * delta * amp}
             pre += QUANTIZE
         syn = Synapses(net, net, SYN_EQS, on_pre=pre, name="syn", namespace=quant)
         syn.connect(i=lay.syn_i, j=lay.syn_j)
