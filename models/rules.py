@@ -61,6 +61,9 @@ class LearningRule(abc.ABC):
     summary: ClassVar[str]
     reference: ClassVar[str]
     parameters: ClassVar[ParameterSet]
+    #: training accuracy is measured with learning off on at most this many
+    #: training samples (None = all); spiking rules pay a simulation per sample
+    train_eval_limit: ClassVar[int | None] = None
 
     def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
                  params: dict[str, Any], seed: int, device=None):
@@ -83,6 +86,12 @@ class LearningRule(abc.ABC):
     @abc.abstractmethod
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class labels for ``x`` with learning switched off."""
+
+    def evaluate(self, x: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Class labels for the test set ``x`` and per-epoch records of that
+        presentation (same form as ``EpochResult.variables``); called once per
+        epoch, after :meth:`train_epoch`."""
+        return self.predict(x), {}
 
     def weights(self) -> list[np.ndarray]:
         """Forward weights, one ``(n_post, n_pre)`` array per layer."""

@@ -60,12 +60,17 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
             order = order_rng.permutation(len(data.y_train))
             x, y = data.x_train[order], data.y_train[order]
             result = rule.train_epoch(x, y)
-            online = result.train_predictions
-            train_acc.append(_accuracy(rule.predict(x) if online is None else online, y))
-            test_acc.append(_accuracy(rule.predict(data.x_test), data.y_test))
+            online_train = result.train_predictions is not None
+            if online_train:
+                train_acc.append(_accuracy(result.train_predictions, y))
+            else:
+                probe = order[:rule.train_eval_limit]
+                train_acc.append(_accuracy(rule.predict(data.x_train[probe]), data.y_train[probe]))
+            test_pred, test_records = rule.evaluate(data.x_test)
+            test_acc.append(_accuracy(test_pred, data.y_test))
             if len(data.y_val):
                 val_acc.append(_accuracy(rule.predict(data.x_val), data.y_val))
-            records.append(result.variables)
+            records.append({**result.variables, **test_records})
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
         weights = rule.weights() if keep_weights else None
     finally:
@@ -73,10 +78,16 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     device_info = {"family": rule_cls.family}
     if device is not None and rule_cls.family == "spiking":
         device_info.update(vars(device))
-    return schema.make_result(
+    result = schema.make_result(
         rule=rule_name, dataset=data.name, dataset_subset=data.subset, seed=seed,
         layer_sizes=rule.layer_sizes, parameters_json=rule_cls.parameters.provenance(params),
         device=device_info, train_accuracy=train_acc, test_accuracy=test_acc,
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
         weights=weights, wall_clock_seconds=time.perf_counter() - start)
+    result["train_accuracy"].attrs["comment"] = (
+        "online, while the samples were presented" if online_train else
+        "learning off, after each epoch, on "
+        + ("all training samples" if rule_cls.train_eval_limit is None
+           else f"a fresh random subset of at most {rule_cls.train_eval_limit} training samples"))
+    return result
