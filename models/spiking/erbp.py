@@ -25,8 +25,10 @@ after every update (limited precision).
 Departures (each also in the parameter's ``source``):
 
 * dendrite time constant 5 ms (authors' code) instead of C/g_U = 0.2 ms (Table 2);
-* the code adds ``w * dt / tau_U`` per error spike to U (dt = 0.1 ms); we fix the jump
-  per unit feedback weight at that value (``feedback_scale`` = 0.02), independent of dt;
+* the code adds ``w * dt / tau_U`` per error spike to U (dt = 0.1 ms), a jump of 0.02
+  per unit feedback weight; we make the jump a parameter independent of dt
+  (``feedback_scale``) with default 1.0, 50 times the code's, so that learning is
+  visible within a few hundred samples;
 * a blanked-out synapse does not learn (the code learns on every presynaptic spike);
 * the learning gate is evaluated on the postsynaptic current at the start of the time
   step (before that step's synaptic inputs arrive);
