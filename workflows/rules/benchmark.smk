@@ -1,6 +1,6 @@
 # Speed benchmark (issue 4): NumPy backprop vs PyTorch CPU, one epoch of
 # 784-500-10 on the training set, in one process per setting.
-#   snakemake -s workflows/Snakefile --profile workflows/profiles/local speed_benchmark
+#   snakemake speed_benchmark -s workflows/Snakefile --cores 1 --configfile workflows/config/benchmark_rate.yaml
 SPEED_SETTINGS = [(10, "sgd"), (32, "adam"), (100, "adam")]
 
 
