@@ -74,6 +74,8 @@ class LearningRule(abc.ABC):
         self.seed = int(seed)
         self.device = device
         self.rng = np.random.default_rng(seed)
+        #: show progress within an epoch (set by the training loop)
+        self.progress = False
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:

@@ -51,6 +51,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     start = time.perf_counter()
     rule = rule_cls(n_inputs=data.x_train.shape[1], n_classes=data.n_classes, hidden=tuple(hidden),
                     params=params, seed=seed, device=device)
+    rule.progress = progress
     order_rng = np.random.default_rng([seed, 1])  # shuffling stream, separate from the rule's own
     train_acc, test_acc, val_acc, records = [], [], [], []
     try:

@@ -43,7 +43,6 @@ samples that are ignored), weights and the ``plastic`` flag passed as run_args.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -184,9 +183,9 @@ class _ERBPBase(LearningRule):
         counts = []
         n_chunks = -(-n // k)
         bar = None
-        if n_chunks > 1 and sys.stderr.isatty():
+        if n_chunks > 1 and self.progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=n, unit="sample", leave=False,
+            bar = tqdm(total=n, unit="sample", leave=False, mininterval=10,
                        desc=f"{self.name} {'train' if plastic else 'test'}")
         start = time.perf_counter()
         for c in range(n_chunks):

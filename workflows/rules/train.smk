@@ -14,5 +14,5 @@ rule train:
         mem_mb=config.get("mem_mb", 4000),
         runtime=config.get("runtime_min", 60),
     shell:
-        "OMP_NUM_THREADS={threads} bioprop train {wildcards.rule} {params.args} --quiet "
+        "OMP_NUM_THREADS={threads} bioprop train {wildcards.rule} {params.args} "
         "--out {output} > {log} 2>&1"
