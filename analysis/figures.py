@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are written to files, often on machines without a screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from bioprop.models.files import atomic_output  # noqa: E402
@@ -40,7 +41,8 @@ def learning_curves(combined: xr.Dataset, variable: str = "test_accuracy") -> pl
         ax.set(title=str(dataset), xlabel="epoch",
                ylabel=combined[variable].attrs.get("long_name", variable))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize="small", loc="best", ncol=2 if combined.sizes["rule"] > 4 else 1)
     fig.tight_layout()
     return fig
 
