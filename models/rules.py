@@ -64,6 +64,8 @@ class LearningRule(abc.ABC):
     #: training accuracy is measured with learning off on at most this many
     #: training samples (None = all); spiking rules pay a simulation per sample
     train_eval_limit: ClassVar[int | None] = None
+    #: units of the arrays returned by :meth:`weights` (written to the result file)
+    weight_units: ClassVar[str] = "1"
 
     def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
                  params: dict[str, Any], seed: int, device=None):

@@ -83,7 +83,8 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
                 layer_sizes: tuple[int, ...], parameters_json: str, device: Mapping,
                 train_accuracy, test_accuracy, validation_accuracy=None,
                 epoch_variables: Mapping[str, tuple[tuple[str, ...], Any, dict]] | None = None,
-                weights: list[np.ndarray] | None = None, wall_clock_seconds: float,
+                weights: list[np.ndarray] | None = None, weight_units: str = "1",
+                wall_clock_seconds: float,
                 title: str | None = None, command: str | None = None) -> xr.Dataset:
     """Assemble a result Dataset that follows the schema.
 
@@ -107,7 +108,7 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
     for k, w in enumerate(weights or [], start=1):
         data_vars[weight_name(k)] = (
             (neuron_dim(k), neuron_dim(k - 1)), np.asarray(w),
-            {"units": "1", "long_name": f"synaptic weight from layer {k - 1} to layer {k}"})
+            {"units": weight_units, "long_name": f"synaptic weight from layer {k - 1} to layer {k}"})
     ds = xr.Dataset(data_vars, coords={EPOCH: (EPOCH, epochs, {"units": "1", "long_name": "training epoch"})})
     if LAYER in ds.dims:
         ds = ds.assign_coords({LAYER: (LAYER, np.arange(1, ds.sizes[LAYER] + 1),

@@ -85,7 +85,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         device=device_info, train_accuracy=train_acc, test_accuracy=test_acc,
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
-        weights=weights, wall_clock_seconds=time.perf_counter() - start)
+        weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start)
     result["train_accuracy"].attrs["comment"] = (
         "online, while the samples were presented" if online_train else
         "learning off, after each epoch, on "

@@ -181,6 +181,7 @@ def test_end_to_end_standalone_learns_digits():
     rates = result["firing_rate"].values[-1]
     assert rates.shape == (2, 5) and rates[1, 1] == 0     # labels silent at test
     assert result["rate_network_macs_per_sample"].values[-1] == 2 * (64 * 40 + 40 * 10)
+    assert result["weight_1"].attrs["units"] == "nA"
 
 
 @pytest.mark.slow

@@ -115,6 +115,7 @@ class _ERBPBase(LearningRule):
     reference = PAPER
     stochastic = False
     train_eval_limit = 1000
+    weight_units = "nA"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
