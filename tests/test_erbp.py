@@ -141,6 +141,49 @@ def test_error_neurons_follow_rectified_difference(output_current, label_hazard)
         assert e_plus < 0.25 * e_minus
 
 
+def test_layout_of_two_hidden_layers():
+    """Deep networks: every hidden layer gets E+ - E- through its own zero-row-sum G."""
+    n_in, n_cls, hidden = 6, 3, (5, 4)
+    lay = nm.make_layout(n_in, n_cls, hidden, 0.09e-9, 2.0, np.random.default_rng(1))
+    assert [shape for _, shape in lay.weight_slices] == [(5, 6), (4, 5), (3, 4)]
+    assert lay.syn_plastic.sum() == 6 * 5 + 5 * 4 + 4 * 3
+    assert [name for name, *_ in lay.populations()] == ["data", "label", "hidden_1", "hidden_2",
+                                                        "output", "error"]
+    ep, em = lay.err_plus[0], lay.err_minus[0]
+    for a0, a1 in [*lay.layers[:-1], lay.output]:
+        g = np.zeros((2, a1 - a0, n_cls))
+        for sign, base in enumerate((ep, em)):
+            m = (lay.syn_i >= base) & (lay.syn_i < base + n_cls) & (lay.syn_j >= a0) & (lay.syn_j < a1)
+            g[sign, lay.syn_j[m] - a0, lay.syn_i[m] - base] = lay.syn_g[m]
+        np.testing.assert_array_equal(g[1], -g[0])
+        if (a0, a1) == lay.output:
+            np.testing.assert_array_equal(g[0], 2.0 * np.eye(n_cls))
+        else:
+            np.testing.assert_allclose(g[0].sum(axis=1), 0.0, atol=1e-12)
+            assert np.all(np.abs(g[0]) <= 2.0 * 2 * np.sqrt(7.0 / (n_cls + a1 - a0)))
+            assert np.count_nonzero(g[0]) == g[0].size
+
+
+def test_two_hidden_layers_train_and_report_every_population():
+    from bioprop.models.datasets import load_dataset
+    from bioprop.models.device import DeviceConfig
+    data = load_dataset("digits", n_train=10, n_test=10, seed=0)
+    params = ERBP.parameters.resolve({"chunk_slots": 10})
+    rule = ERBP(n_inputs=64, n_classes=10, hidden=(12, 8), params=params, seed=0,
+                device=DeviceConfig(kind="runtime"))
+    try:
+        w_before = [w.copy() for w in rule.weights()]
+        rule.train_epoch(data.x_train, data.y_train)
+        pred, records = rule.evaluate(data.x_test)
+        assert [w.shape for w in rule.weights()] == [(12, 64), (8, 12), (10, 8)]
+        assert all(np.any(w != w0) for w, w0 in zip(rule.weights(), w_before))
+        assert pred.shape == (10,)
+        rates = records["firing_rate"][1]
+        assert rates.shape == (2, 6) and np.all(rates[:, 2:4] > 0)    # both hidden layers fire
+    finally:
+        rule.close()
+
+
 def test_quantized_weights_stay_on_grid():
     from bioprop.models.datasets import load_dataset
     from bioprop.models.device import DeviceConfig
