@@ -15,12 +15,16 @@ RUN_DIMS = ("rule", "dataset", "seed")
 
 
 def as_run(ds: xr.Dataset) -> xr.Dataset:
-    """Lift a single run's ``rule``, ``dataset`` and ``seed`` attributes to
-    length-1 dimensions, drop per-run arrays that cannot be aligned across
-    architectures (weights), and keep provenance per run as ``parameters``."""
+    """Lift a single run's ``label`` (its rule or a named variant of it), ``dataset``
+    and ``seed`` attributes to length-1 dimensions ``rule``, ``dataset``, ``seed``; drop
+    per-run arrays that cannot be aligned across architectures (weights); keep the
+    registered rule (``learning_rule``) and provenance (``parameters``) per run."""
     keep = [v for v in ds.data_vars if not v.startswith("weight_")]
-    run = ds[keep].expand_dims({"rule": [ds.attrs["rule"]], "dataset": [ds.attrs["dataset"]],
+    label = ds.attrs.get("label", ds.attrs["rule"])
+    run = ds[keep].expand_dims({"rule": [label], "dataset": [ds.attrs["dataset"]],
                                 "seed": [int(ds.attrs["seed"])]})
+    run["learning_rule"] = (RUN_DIMS, np.array(ds.attrs["rule"], dtype=object).reshape(1, 1, 1),
+                            {"units": "1", "long_name": "registered learning rule of the run"})
     run["parameters"] = (RUN_DIMS, np.array(ds.attrs["parameters"], dtype=object).reshape(1, 1, 1),
                          {"units": "1", "long_name": "rule parameters (JSON)"})
     run["wall_clock_seconds"] = (RUN_DIMS, np.full((1, 1, 1), float(ds.attrs["wall_clock_seconds"])),

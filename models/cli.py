@@ -102,6 +102,8 @@ def cmd_train(args) -> int:
     rule_cls = get_rule(args.rule)
     overrides = parse_assignments(args.set or [])
     rule_cls.parameters.resolve(overrides, rule=args.rule)  # fail before loading data
+    if args.label is not None:
+        schema.check_label(args.label)
     out = Path(args.out)
     if out.suffix != ".nc":
         raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {args.out!r}")
@@ -116,10 +118,10 @@ def cmd_train(args) -> int:
         device = DeviceConfig(kind=args.device, threads=args.threads)
     from .training import train
     result = train(args.rule, data, hidden=args.hidden, epochs=args.epochs, seed=args.seed,
-                   overrides=overrides, device=device, progress=not args.quiet)
+                   overrides=overrides, device=device, progress=not args.quiet, label=args.label)
     schema.write_result(result, out, overwrite=args.overwrite)
     acc = result["test_accuracy"].values
-    print(f"{args.rule} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
+    print(f"{result.attrs['label']} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
           f" ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
     return 0
 
@@ -236,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=_positive_int, default=1, help="OpenMP threads for cpp_standalone")
     train.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="rule parameter, with units where it has one (e.g. eta=1e-3, tau_dendrite=5ms)")
+    train.add_argument("--label", help="name of this variant in combined results, e.g. erbp-fb0.2 "
+                       "(default: the rule name)")
     train.add_argument("--out", required=True, help="result file to write (.nc)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
-from .errors import ResultError
+from .errors import ParameterError, ResultError
 from .files import atomic_output
 
 ENGINE = "h5netcdf"
@@ -56,6 +57,18 @@ REQUIRED_ATTRS = ("Conventions", "title", "source", "history", "rule", "dataset"
                   "wall_clock_seconds", "created", "schema_version")
 #: attributes stored as JSON text
 JSON_ATTRS = ("dataset_subset", "layer_sizes", "parameters", "device")
+
+
+#: a run label (rule variant) is also a directory name in workflows
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+def check_label(label: str) -> str:
+    """Return ``label`` if it can name a run variant, else raise ParameterError."""
+    if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
+        raise ParameterError(f"label must start with a letter or digit and contain only letters, digits "
+                             f"and . _ + = - (e.g. erbp-fb0.2); got {label!r}")
+    return label
 
 
 def neuron_dim(k: int) -> str:
@@ -85,11 +98,13 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
                 epoch_variables: Mapping[str, tuple[tuple[str, ...], Any, dict]] | None = None,
                 weights: list[np.ndarray] | None = None, weight_units: str = "1",
                 wall_clock_seconds: float,
-                title: str | None = None, command: str | None = None) -> xr.Dataset:
+                title: str | None = None, command: str | None = None,
+                label: str | None = None) -> xr.Dataset:
     """Assemble a result Dataset that follows the schema.
 
     ``epoch_variables`` maps a name to ``(dims, values, attrs)`` where dims
     starts with ``epoch`` and attrs has at least ``units`` and ``long_name``.
+    ``label`` names the run's variant in combined results (default: ``rule``).
     """
     n_epochs = len(train_accuracy)
     epochs = np.arange(1, n_epochs + 1)
@@ -121,6 +136,7 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
         "source": f"bioprop {package_versions()['bioprop_version']}",
         "history": f"{now}: {command}",
         "rule": rule,
+        "label": check_label(label) if label is not None else rule,
         "dataset": dataset,
         "dataset_subset": json.dumps(dict(dataset_subset), default=str),
         "seed": int(seed),

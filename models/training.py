@@ -35,12 +35,13 @@ def _stack_epochs(records: list[dict]) -> dict:
 
 def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), epochs: int = 1,
           seed: int = 0, overrides: Mapping[str, Any] | None = None, device=None,
-          progress: bool = True, keep_weights: bool = True) -> xr.Dataset:
+          progress: bool = True, keep_weights: bool = True, label: str | None = None) -> xr.Dataset:
     """Train rule ``rule_name`` on ``data`` and return a schema Dataset.
 
     ``overrides`` are parameter values (strings with units allowed) checked
     against the rule's :class:`ParameterSet`; ``device`` is a
-    :class:`bioprop.models.device.DeviceConfig` for spiking rules.
+    :class:`bioprop.models.device.DeviceConfig` for spiking rules; ``label`` names
+    this variant of the rule in combined results (default: the rule name).
     """
     rule_cls = get_rule(rule_name)
     if int(epochs) < 1:
@@ -48,6 +49,8 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     if any(int(h) < 1 for h in hidden):
         raise ParameterError(f"hidden must list positive layer sizes, e.g. 200,200; got {hidden!r}")
     params = rule_cls.parameters.resolve(overrides, rule=rule_name)
+    if label is not None:
+        schema.check_label(label)
     start = time.perf_counter()
     rule = rule_cls(n_inputs=data.x_train.shape[1], n_classes=data.n_classes, hidden=tuple(hidden),
                     params=params, seed=seed, device=device)
@@ -85,7 +88,8 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         device=device_info, train_accuracy=train_acc, test_accuracy=test_acc,
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
-        weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start)
+        weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start,
+        label=label)
     result["train_accuracy"].attrs["comment"] = (
         "online, while the samples were presented" if online_train else
         "learning off, after each epoch, on "

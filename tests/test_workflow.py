@@ -1,4 +1,5 @@
 """The Snakemake workflow: config validation before any job, and a tiny real run."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ def _snakemake(tmp_path, config, *extra):
 
 def _config(tmp_path, **changes):
     config = {"results": str(tmp_path / "results"), "datasets": {"digits": {"n_train": 200}},
-              "rules": {"bp": {"set": {"learning_rate": 0.01}}, "fa": {}}, "seeds": [0, 1],
+              "rules": {"bp": {"set": {"learning_rate": 0.01}}, "fa": {},
+                        "fa-slow": {"rule": "fa", "set": {"learning_rate": 1e-5}}}, "seeds": [0, 1],
               "hidden": [16], "epochs": 2, "compare": [["fa", "bp"]], "equivalence_margin": 0.05}
     config.update(changes)
     return config
@@ -30,6 +32,8 @@ def _config(tmp_path, **changes):
 @pytest.mark.parametrize("changes, fragment", [
     ({"rules": {"bp": {"set": {"learning_rate": "5ms"}}}}, "parameter 'learning_rate'"),
     ({"rules": {"nosuchrule": {}}}, "unknown rule 'nosuchrule'"),
+    ({"rules": {"fa-variant": {"rule": "nosuchrule"}}}, "unknown rule 'nosuchrule'"),
+    ({"rules": {"fa/slow": {"rule": "fa"}}}, "fa/slow"),
     ({"epochs": 0}, "minimum"),
     ({"datasets": {"digits": {"n_tarin": 5}}}, "n_tarin"),
 ])
@@ -46,12 +50,17 @@ def test_tiny_workflow_produces_runs_summary_and_figure(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = tmp_path / "results"
     runs = sorted((results / "runs").rglob("*.nc"))
-    assert len(runs) == 4
+    assert len(runs) == 6
     combined = combine_runs(runs)
-    assert set(combined.rule.values) == {"bp", "fa"} and list(combined.seed.values) == [0, 1]
+    assert set(combined.rule.values) == {"bp", "fa", "fa-slow"} and list(combined.seed.values) == [0, 1]
+    assert set(combined.learning_rule.sel(rule="fa-slow").values.ravel()) == {"fa"}
+    def lr(label):
+        return {json.loads(p)["learning_rate"]["value"]
+                for p in combined.parameters.sel(rule=label).values.ravel()}
+    assert lr("fa-slow") == {1e-5} and lr("fa") == {1e-3}   # each variant ran with its own setting
     assert (results / "digits" / "learning_curves.png").stat().st_size > 1000
     summary = (results / "digits" / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("rule,dataset,mean") and len(summary) == 3
+    assert summary[0].startswith("rule,dataset,mean") and len(summary) == 4
     comparisons = (results / "digits" / "comparisons.csv").read_text().splitlines()
     assert comparisons[1].startswith("fa,bp,digits,2,")
-    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 4
+    assert len(list((results / "benchmarks").rglob("*.tsv"))) == 6

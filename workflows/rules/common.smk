@@ -9,14 +9,17 @@ from bioprop.models.rules import get_rule
 
 RESULTS = Path(config["results"])
 DATASETS = list(config["datasets"])
-RULES = list(config["rules"])
+RULES = list(config["rules"])   # run labels: rule names or named variants
 SEEDS = [int(s) for s in config["seeds"]]
+#: label -> registered rule
+RULE_OF = {label: (settings or {}).get("rule", label) for label, settings in config["rules"].items()}
 
-for _name, _rule_config in config["rules"].items():
+for _label, _rule_config in config["rules"].items():
+    _rule = RULE_OF[_label]
     try:
-        get_rule(_name).parameters.resolve((_rule_config or {}).get("set", {}), rule=_name)
+        get_rule(_rule).parameters.resolve((_rule_config or {}).get("set", {}), rule=_rule)
     except BiopropError as err:
-        raise WorkflowError(f"config rules.{_name}: {err}")
+        raise WorkflowError(f"config rules.{_label}: {err}")
 
 
 def train_arguments(wildcards):
@@ -26,7 +29,7 @@ def train_arguments(wildcards):
     args = ["--dataset", data.get("path", wildcards.dataset),
             "--epochs", rule_config.get("epochs", config["epochs"]),
             "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
-            "--seed", wildcards.seed]
+            "--seed", wildcards.seed, "--label", wildcards.rule]
     for key in ("n_train", "n_test", "n_val", "data_dir"):
         if data.get(key) is not None:
             args += ["--" + key.replace("_", "-"), data[key]]
