@@ -156,6 +156,7 @@ def cmd_summary(args) -> int:
     from .files import atomic_output
     combined = _open_combined(args.combined)
     table = statistics.summary(combined, args.variable, confidence=args.confidence).to_dataframe().reset_index()
+    table["variable"] = args.variable       # the CSV says which accuracy it summarises
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     rows = []
     for pair in args.compare or []:
@@ -164,7 +165,7 @@ def cmd_summary(args) -> int:
             res = statistics.paired_comparison(combined, rule_a, rule_b, dataset=str(dataset),
                                                variable=args.variable, margin=args.margin,
                                                confidence=args.confidence)
-            rows.append(res)
+            rows.append({**res, "variable": args.variable})
             line = (f"{rule_a} - {rule_b} on {dataset}: {res['mean_difference']:+.4f} "
                     f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}], paired t p={res['p_value']:.3g}")
             if args.margin is not None:
@@ -176,7 +177,7 @@ def cmd_summary(args) -> int:
     if args.comparisons_out:
         with atomic_output(args.comparisons_out, overwrite=args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
             fields = ["rule_a", "rule_b", "dataset", "n_seeds", "mean_difference", "ci_low", "ci_high",
-                      "p_value", "margin", "p_equivalence"]
+                      "p_value", "margin", "p_equivalence", "variable"]
             writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)

@@ -36,6 +36,9 @@ def _config(tmp_path, **changes):
     ({"rules": {"fa/slow": {"rule": "fa"}}}, "fa/slow"),
     ({"epochs": 0}, "minimum"),
     ({"datasets": {"digits": {"n_tarin": 5}}}, "n_tarin"),
+    ({"seeds": [0]}, "at least two seeds"),
+    ({"compare": [["fa", "dfa"]]}, "dfa not among rules"),
+    ({"summary_variable": "validation_accuracy"}, "needs n_val for datasets digits"),
 ])
 def test_bad_config_fails_before_any_job(tmp_path, changes, fragment):
     proc = _snakemake(tmp_path, _config(tmp_path, **changes), "--dry-run")

@@ -1,5 +1,5 @@
 def _compare_arguments():
-    pairs = [f"--compare {a},{b}" for a, b in config.get("compare", []) if a in RULES and b in RULES]
+    pairs = [f"--compare {a},{b}" for a, b in config.get("compare", [])]
     margin = config.get("equivalence_margin")
     return " ".join(pairs) + (f" --margin {margin}" if pairs and margin is not None else "")
 
@@ -21,8 +21,9 @@ rule summary:
         comparisons=RESULTS / "{dataset}" / "comparisons.csv",
     params:
         compare=_compare_arguments(),
+        variable=config.get("summary_variable", "test_accuracy"),
     shell:
-        "bioprop summary {input} {params.compare} --out {output.table} "
+        "bioprop summary {input} --variable {params.variable} {params.compare} --out {output.table} "
         "--comparisons-out {output.comparisons}"
 
 

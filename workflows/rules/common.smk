@@ -21,6 +21,18 @@ for _label, _rule_config in config["rules"].items():
     except BiopropError as err:
         raise WorkflowError(f"config rules.{_label}: {err}")
 
+for _a, _b in config.get("compare", []):
+    _absent = [label for label in (_a, _b) if label not in RULES]
+    if _absent:
+        raise WorkflowError(f"config compare [{_a}, {_b}]: {', '.join(_absent)} not among rules ({', '.join(RULES)})")
+if config.get("compare") and len(SEEDS) < 2:
+    raise WorkflowError("config compare: paired comparisons need at least two seeds; "
+                        f"seeds is {SEEDS}")
+if config.get("summary_variable") == "validation_accuracy":
+    _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
+    if _no_val:
+        raise WorkflowError(f"config summary_variable validation_accuracy needs n_val for datasets {', '.join(_no_val)}")
+
 
 def train_arguments(wildcards):
     """Command-line arguments of `bioprop train` for one run, from the config."""
