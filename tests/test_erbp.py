@@ -162,6 +162,12 @@ def test_layout_of_two_hidden_layers():
             np.testing.assert_allclose(g[0].sum(axis=1), 0.0, atol=1e-12)
             assert np.all(np.abs(g[0]) <= 2.0 * 2 * np.sqrt(7.0 / (n_cls + a1 - a0)))
             assert np.count_nonzero(g[0]) == g[0].size
+    # ablation: no feedback onto hidden dendrites, the output's unchanged
+    ablated = nm.make_layout(n_in, n_cls, hidden, 0.09e-9, 2.0, np.random.default_rng(1),
+                             hidden_feedback_scale=0.0)
+    onto_hidden = (lay.syn_j >= lay.layers[0][0]) & (lay.syn_j < lay.output[0])
+    assert np.all(ablated.syn_g[onto_hidden] == 0) and np.any(lay.syn_g[onto_hidden] != 0)
+    np.testing.assert_array_equal(ablated.syn_g[~onto_hidden], lay.syn_g[~onto_hidden])
 
 
 def test_two_hidden_layers_train_and_report_every_population():

@@ -73,6 +73,9 @@ PARAMETERS = ParameterSet((
               low=0.0, source=f"ours: the {CODE} adds w*dt/tau_U = 0.02 w per spike with output "
                               "feedback w = 0.09 (jump 0.0018), which learns too slowly for runs of a "
                               "few hundred samples; 1.0 lets 200 digits learn"),
+    Parameter("hidden_feedback_scale", 1.0, "extra factor on the feedback onto hidden dendrites "
+              "(0 = ablation: only the output layer learns)", low=0.0,
+              source="ours: a control for how much the hidden layers' learning contributes"),
     Parameter("v_thresh", 100.0, "firing threshold of hidden, output and error neurons", "mV",
               low=0.0, open_low=True, source=T2),
     Parameter("refractory", 3.9, "refractory period of hidden and output neurons", "ms",
@@ -124,7 +127,8 @@ class _ERBPBase(LearningRule):
             from ..errors import ParameterError
             raise ParameterError("weight_levels must be 0 (off) or at least 2")
         self.layout = netmod.make_layout(self.n_inputs, self.n_classes, self.hidden,
-                                         p["w_error"] * 1e-9, p["feedback_scale"], self.rng)
+                                         p["w_error"] * 1e-9, p["feedback_scale"], self.rng,
+                                         p["hidden_feedback_scale"])
         lay = self.layout
         # initial weights (A), in synapse order
         self.w = lay.syn_w_fixed.copy()

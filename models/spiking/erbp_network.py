@@ -167,7 +167,8 @@ class Layout:
         return pops + [("output", *self.output), ("error", self.err_plus[0], self.err_minus[1])]
 
 
-def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng) -> Layout:
+def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
+                hidden_feedback_scale=1.0) -> Layout:
     """Connectivity of the network.
 
     Plastic: data -> hidden_1 -> ... -> output, all to all.  Fixed (paper Fig. 1, Table 2):
@@ -175,7 +176,8 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng) -> La
     (+w_error); E+_c -> output c dendrite (+1), E-_c (-1); E+_k -> hidden n dendrite
     (+G_nk), E-_k (-G_nk) with G uniform in +-sqrt(7/(n_classes + n_hidden)), each
     neuron's row shifted to sum to zero.  Feedback weights are multiplied by
-    ``feedback_scale`` (the dendritic jump per error spike).
+    ``feedback_scale`` (the dendritic jump per error spike), those onto hidden
+    dendrites also by ``hidden_feedback_scale`` (0: only the output layer learns).
     """
     lay = Layout(n_inputs, n_classes, tuple(hidden))
     lay.n_inp = n_inputs + n_classes
@@ -214,7 +216,8 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng) -> La
         G = rng.uniform(-bound, bound, size=(n_h, n_classes))
         G -= G.mean(axis=1, keepdims=True)
         for sign, base in ((1.0, ep), (-1.0, em)):
-            add(np.repeat(base + cls, n_h), np.tile(np.arange(a0, a1), n_classes), g=sign * G.T.ravel())
+            add(np.repeat(base + cls, n_h), np.tile(np.arange(a0, a1), n_classes),
+                g=sign * hidden_feedback_scale * G.T.ravel())
     lay.syn_i = np.concatenate([p[0] for p in parts]).astype(np.int32)
     lay.syn_j = np.concatenate([p[1] for p in parts]).astype(np.int32)
     lay.syn_g = np.concatenate([p[2] for p in parts]).astype(float) * feedback_scale
