@@ -186,6 +186,11 @@ def test_two_hidden_layers_train_and_report_every_population():
         assert pred.shape == (10,)
         rates = records["firing_rate"][1]
         assert rates.shape == (2, 6) and np.all(rates[:, 2:4] > 0)    # both hidden layers fire
+        counts = rule.population_counts(data.x_test[:3])
+        assert {k: v.shape for k, v in counts.items()} == {
+            "data": (3, 64), "label": (3, 10), "hidden_1": (3, 12), "hidden_2": (3, 8),
+            "output": (3, 10), "error": (3, 20)}
+        assert counts["label"].sum() == 0 and counts["data"].sum() > 0
     finally:
         rule.close()
 

@@ -236,6 +236,14 @@ class _ERBPBase(LearningRule):
         self._train_summary = self._summaries(c_net, wall)[1:]
         return EpochResult()
 
+    def population_counts(self, x) -> dict[str, np.ndarray]:
+        """Spike counts per presentation of ``x`` with learning off (labels silent):
+        population name (``data``, ``label``, ``hidden_1``..., ``output``, ``error``) ->
+        array (n_samples, n_neurons), e.g. to decode what a hidden layer represents."""
+        x = np.asarray(x)
+        counts, _ = self._simulate(x, np.zeros(len(x), int), plastic=False)
+        return {name: counts[:, a:b] for name, a, b in self.layout.populations()}
+
     def predict(self, x):
         x = np.asarray(x)
         return self._summaries(*self._simulate(x, np.zeros(len(x), int), plastic=False))[0]
