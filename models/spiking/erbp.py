@@ -224,6 +224,11 @@ class _ERBPBase(LearningRule):
         wall = time.perf_counter() - start
         return np.concatenate(counts), wall
 
+    def _present(self, x):
+        """Present ``x`` with learning off and label neurons silent: (counts, wall)."""
+        x = np.asarray(x)
+        return self._simulate(x, np.zeros(len(x), int), plastic=False)
+
     def _summaries(self, c_net, wall):
         lay = self.layout
         n = len(c_net)
@@ -248,19 +253,16 @@ class _ERBPBase(LearningRule):
         """Spike counts per presentation of ``x`` with learning off (labels silent):
         population name (``data``, ``label``, ``hidden_1``..., ``output``, ``error``) ->
         array (n_samples, n_neurons), e.g. to decode what a hidden layer represents."""
-        x = np.asarray(x)
-        counts, _ = self._simulate(x, np.zeros(len(x), int), plastic=False)
+        counts, _ = self._present(x)
         return {name: counts[:, a:b] for name, a, b in self.layout.populations()}
 
     def predict(self, x):
-        x = np.asarray(x)
-        return self._summaries(*self._simulate(x, np.zeros(len(x), int), plastic=False))[0]
+        return self._summaries(*self._present(x))[0]
 
     def evaluate(self, x):
         """Test predictions, and this epoch's records with index 0 of ``phase`` the
         training presentation and index 1 this test presentation."""
-        x = np.asarray(x)
-        pred, *test = self._summaries(*self._simulate(x, np.zeros(len(x), int), plastic=False))
+        pred, *test = self._summaries(*self._present(x))
         (syn_tr, rates_tr, ms_tr), (syn_te, rates_te, ms_te) = self._train_summary, test
         pops = ", ".join(name for name, *_ in self.layout.populations())
         phase = "index 0 = training (learning on), 1 = testing (learning off, label neurons silent)"
