@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bioprop.analysis.alignment import angle_degrees, cosine, feedback_angles, layer_angles, layer_cosines
+from bioprop.models.alignment import angle_degrees, cosine, feedback_angles, layer_angles, layer_cosines
 
 
 def test_known_angles():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioprop.analysis.alignment import angle_degrees
+from ..alignment import angle_degrees
 
 from ..params import Parameter
 from ..rules import register

@@ -30,7 +30,7 @@ from scipy.linalg import blas
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
 from ..rules import EpochResult, LearningRule
-from bioprop.analysis.alignment import angle_degrees
+from ..alignment import angle_degrees
 
 #: slope of the leaky ReLU for negative input (Ahmad et al. 2020, Sec. 4: 0.1)
 LEAKY_SLOPE = 0.1

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioprop.analysis.alignment import angle_degrees
+from ..alignment import angle_degrees
 
 from ..errors import ParameterError
 from ..params import Parameter
