@@ -10,7 +10,10 @@ how the output error reaches the hidden layers:
                        (:mod:`.target_propagation`)
 ``dni``, ``cdni``      synthetic gradients / decoupled neural interfaces
                        (:mod:`.synthetic_gradients`)
+``rbm``, ``s2m-discrete``  Boltzmann machines trained with CD-1: sigmoid units, or threshold
+                       units with Bernoulli synapses (:mod:`.boltzmann`; not MLP-based)
 
 Importing this package registers them (:func:`bioprop.models.rules.register`).
 """
 from . import backprop, feedback_alignment, synthetic_gradients, target_propagation  # noqa: F401 (registration)
+from . import boltzmann  # noqa: F401 (registration)
