@@ -11,6 +11,11 @@ For vectors ``a`` and ``b``::
     angle_degrees(a, b) = arccos(cosine(a, b)) * 180 / pi      in [0, 180]
 
 Both are NaN when either vector is zero (no direction to compare).
+
+A batch of error signals can also be compared sample by sample:
+:func:`mean_row_angle` is the mean over rows ``i`` of ``angle_degrees(a_i, b_i)``
+(rows with a zero vector are left out).  The flattened angle weights samples
+by the size of their errors; the per-sample mean weights every sample alike.
 """
 from __future__ import annotations
 
@@ -59,3 +64,18 @@ def feedback_angles(forward: Sequence, feedback: Sequence) -> np.ndarray:
     if len(forward) != len(feedback):
         raise ValueError(f"{len(forward)} forward versus {len(feedback)} feedback matrices")
     return np.array([angle_degrees(np.asarray(w), np.asarray(b).T) for w, b in zip(forward, feedback)])
+
+
+def mean_row_angle(a, b) -> float:
+    """Mean over rows of the angle (degrees) between ``a[i]`` and ``b[i]`` for two
+    ``(B, n)`` arrays; rows where either vector is zero are left out (NaN if all are)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"mean_row_angle needs two (B, n) arrays of one shape; got {a.shape} and {b.shape}")
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    keep = norms > 0
+    if not keep.any():
+        return float("nan")
+    cos = np.einsum("ij,ij->i", a[keep], b[keep]) / norms[keep]
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).mean())

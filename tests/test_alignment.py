@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from bioprop.models.alignment import angle_degrees, cosine, feedback_angles, layer_angles, layer_cosines
+from bioprop.models.alignment import (angle_degrees, cosine, feedback_angles, layer_angles, layer_cosines,
+                                     mean_row_angle)
 
 
 def test_known_angles():
@@ -49,3 +50,17 @@ def test_per_layer_helpers():
 def test_random_high_dimensional_vectors_are_nearly_orthogonal():
     rng = np.random.default_rng(2)
     assert abs(angle_degrees(rng.normal(size=10000), rng.normal(size=10000)) - 90) < 3
+
+
+def test_per_sample_mean_angle_differs_from_the_flattened_angle():
+    """Two samples: one large and aligned (0 degrees), one small and orthogonal (90):
+    the flattened angle is dominated by the large sample, the per-sample mean is 45."""
+    a = np.array([[10.0, 0.0], [0.0, 0.1]])
+    b = np.array([[10.0, 0.0], [0.1, 0.0]])
+    assert mean_row_angle(a, b) == pytest.approx(45.0)
+    assert angle_degrees(a, b) < 1.0
+    with_zero = np.vstack([a, np.zeros((1, 2))])
+    assert mean_row_angle(with_zero, np.vstack([b, np.ones((1, 2))])) == pytest.approx(45.0)
+    assert np.isnan(mean_row_angle(np.zeros((2, 2)), b))
+    with pytest.raises(ValueError):
+        mean_row_angle(a, b[:1])

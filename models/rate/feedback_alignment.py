@@ -6,8 +6,10 @@ feedback matrices other than the transposed forward weights.
           ``delta_l = f'(a_l) * B_{l+1} delta_{l+1}``.
 ``dfa``   Nokland (2016) NeurIPS: each hidden layer receives the output
           error directly, ``delta_l = f'(a_l) * D_l delta_L``, ``D_l`` fixed random.
-``bfa``   ``fa`` with trainable ``B_l``;  ``bdfa``: ``dfa`` with trainable ``D_l``
-          (Luo, Fu & Glass 2017, arXiv:1702.07097).
+``bfa``, ``bdfa``  Luo, Fu & Glass (2017) "Bidirectional backpropagation", arXiv:1702.07097,
+          Sec. 4: ``fa`` / ``dfa`` whose feedback matrices also learn, each by its own
+          objective driven by the label (:class:`BidirectionalFeedbackAlignment`,
+          :class:`BidirectionalDirectFeedbackAlignment`).
 
 Matrices are stored as they multiply column-vector errors in the papers: ``B_l``
 has the shape of ``W_l^T``, ``(n_{l-1}, n_l)``; ``D_l`` has shape ``(n_l, n_L)``.
@@ -22,7 +24,7 @@ from ..alignment import angle_degrees
 
 from ..params import Parameter
 from ..rules import register
-from .mlp import INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer
+from .mlp import ACTIVATIONS, INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer
 
 FA_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("feedback_init", "glorot", "distribution of the initial feedback matrices "
@@ -115,78 +117,140 @@ class DirectFeedbackAlignment(FeedbackAlignment):
 class TrainableFeedback:
     """Mixin making the feedback matrices of ``fa``/``dfa`` plastic (Luo, Fu & Glass 2017).
 
-    Luo et al. train the feedback weights "to approximate the forward
-    activations"; the equations of the paper could not be consulted while this
-    was written, so the update is re-derived from that sentence and stated
-    here in full.  Each feedback matrix ``K`` (with a bias ``c`` used only for
-    this purpose) predicts the forward activity of the layer it feeds from the
-    activity of the layer it reads, ``p = f(K s + c)``, and descends
-    ``1/2 ||p - h_dst||^2``::
-
-        eps = f'(K s + c) * (p - h_dst),    dK = eps s^T,    dc = eps
-
-    (batch means).  ``bfa``: ``K = B_l``, ``s = h_l``, ``h_dst = h_{l-1}``;
-    ``bdfa``: ``K = D_l``, ``s = h_L``, ``h_dst = h_l``.  The feedback update uses the
-    forward pass of the same batch, taken before the forward weights change,
-    with the rule's optimiser at ``feedback_learning_rate``.
+    A subclass provides :meth:`feedback_gradients` (the gradient of its feedback
+    objective on one batch) and :meth:`feedback_parameters`; the feedback
+    update uses the forward pass of the same batch, taken before the forward
+    weights change, and the rule's optimiser at ``feedback_learning_rate``.
     """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.feedback_bias = [np.zeros(shape[0], self.dtype) for shape in self.feedback_shapes()]
         self.feedback_optimizer = make_optimizer(self.params, "feedback_learning_rate")
 
-    def feedback_pairs(self, fw):
-        """``(source activity, destination layer index)`` for each feedback matrix."""
+    def feedback_parameters(self) -> list[np.ndarray]:
+        return list(self.feedback)
+
+    def feedback_gradients(self, x, targets, fw) -> list[np.ndarray]:
         raise NotImplementedError
 
     def compute_updates(self, x, targets, reuse=False) -> Updates:
         upd = super().compute_updates(x, targets, reuse=reuse)
-        fw = upd.extra["forward"]
-        grads_k, grads_c = [], []
-        for k, c, (src, dst) in zip(self.feedback, self.feedback_bias, self.feedback_pairs(fw)):
-            pre = src @ k.T + c
-            f = self.net.f[dst]
-            eps = f(pre) - fw.h[dst]
-            eps *= f.derivative(pre, f(pre)) / len(src)
-            grads_k.append(eps.T @ src)
-            grads_c.append(eps.sum(axis=0))
-        upd.extra["feedback_grads"] = grads_k + grads_c
+        upd.extra["feedback_grads"] = self.feedback_gradients(x, targets, upd.extra["forward"])
         return upd
 
     def apply_updates(self, upd) -> None:
         super().apply_updates(upd)
-        self.feedback_optimizer.step(self.feedback + self.feedback_bias, upd.extra["feedback_grads"])
+        self.feedback_optimizer.step(self.feedback_parameters(), upd.extra["feedback_grads"])
 
 
 TRAINABLE_PARAMETERS = FA_PARAMETERS.extend(
-    Parameter("feedback_learning_rate", 1e-3, "step size of the optimiser for the feedback weights",
-              low=0.0, open_low=True, source="same as the forward learning rate by default"))
+    Parameter("feedback_learning_rate", 1e-4, "step size of the optimiser for the feedback weights",
+              low=0.0, open_low=True,
+              source="Luo et al. 2017, experiments (one learning rate, 1e-4, for both weight sets)"),
+    replace=(
+        Parameter("activation", "tanh", "transfer function of the hidden layers", kind=str,
+                  choices=tuple(ACTIVATIONS), source="Luo et al. 2017, experiments (tanh)"),
+        Parameter("learning_rate", 1e-4, "step size of the optimiser for the forward weights",
+                  low=0.0, open_low=True, source="Luo et al. 2017, experiments, and authors' README (1e-4)"),
+        Parameter("batch_size", 128, "samples per update; 1 = per-sample (online) learning",
+                  kind=int, low=1, source="Luo et al. 2017, experiments (batch size 128)"),
+    ),
+)
 
 
 @register
 class BidirectionalFeedbackAlignment(TrainableFeedback, FeedbackAlignment):
-    """Bidirectional feedback alignment: ``fa`` whose ``B_l`` learn to map ``h_l`` to
-    ``h_{l-1}`` (see :class:`TrainableFeedback` for the update)."""
+    """Bidirectional feedback alignment (BFA; Luo et al. 2017, Sec. 4.1, eqs. 16 and 23-29).
+
+    Forward weights learn as in ``fa`` through the feedback matrices ``B_l``
+    (l = 2..L).  The feedback matrices, together with one more matrix ``B_1``
+    (shape of ``W_1^T``, used only here) and biases ``c_l``, form a generative
+    network driven by the label ``y``: ``g_L = y``, ``g_{l-1} = f(B_l g_l + c_{l-1})``
+    for the hidden layers and ``x_hat = B_1 g_1 + c_0`` (linear) at the input.  It
+    descends the reconstruction loss ``1/2 ||x_hat - x||^2`` (batch mean) by
+    feedback alignment in the generative direction: the forward weights carry
+    its errors upwards, ``eps_0 = x_hat - x``, ``eps_l = f'(B_{l+1} g_{l+1} + c_l) *
+    (W_l eps_{l-1})``, and ``dB_l = eps_{l-1} g_l^T``, ``dc_{l-1} = eps_{l-1}``.  So each
+    weight set is the other's fixed random feedback, and the two align.
+
+    Departures: the reconstruction layer is linear (the paper's equations do not
+    fix it; pixels are in [0, 1]); Adam is the optimiser of both sets (the
+    authors' code uses RMSprop or SGD).
+    """
 
     name = "bfa"
-    summary = "feedback alignment with feedback weights trained to predict forward activities"
-    reference = "Luo, Fu & Glass (2017) arXiv:1702.07097"
+    summary = "feedback alignment whose feedback weights learn to reconstruct the input from the label"
+    reference = "Luo, Fu & Glass (2017) Bidirectional backpropagation, arXiv:1702.07097, Sec. 4.1"
     parameters = TRAINABLE_PARAMETERS
 
-    def feedback_pairs(self, fw):
-        return [(fw.h[l], l - 1) for l in range(2, len(fw.h))]
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        rng = np.random.default_rng([self.seed, 4])  # stream of the input reconstruction matrix
+        n_in, n_1 = self.layer_sizes[:2]
+        self.input_feedback = self.params["feedback_scale"] * init_weights(
+            (n_in, n_1), self.params["feedback_init"], rng, self.dtype)
+        self.feedback_bias = [np.zeros(n, self.dtype) for n in self.layer_sizes[:-1]]
+
+    def generate(self, targets) -> tuple[list, list]:
+        """Generative pass from the label: ``g[l]`` for l = 0..L (``g[0] = x_hat``, ``g[L] = y``)
+        and the pre-activations ``pre[l]`` (None at the top)."""
+        matrices = [self.input_feedback] + self.feedback
+        L = self.net.n_layers
+        g, pre = [None] * (L + 1), [None] * (L + 1)
+        g[L] = targets
+        for l in range(L, 0, -1):
+            pre[l - 1] = g[l] @ matrices[l - 1].T + self.feedback_bias[l - 1]
+            g[l - 1] = pre[l - 1] if l == 1 else self.net.f[l - 1](pre[l - 1])
+        return g, pre
+
+    def reconstruction_loss(self, x, targets) -> float:
+        """``1/2 ||x_hat - x||^2``, batch mean."""
+        return float(0.5 * np.sum((self.generate(targets)[0][0] - x) ** 2) / len(x))
+
+    def feedback_parameters(self):
+        return [self.input_feedback] + self.feedback + self.feedback_bias
+
+    def feedback_gradients(self, x, targets, fw):
+        g, pre = self.generate(targets)
+        eps = (g[0] - x) / len(x)
+        grads_b, grads_c = [], []
+        for l in range(1, self.net.n_layers + 1):
+            grads_b.append(eps.T @ g[l])
+            grads_c.append(eps.sum(axis=0))
+            if l < self.net.n_layers:
+                eps = eps @ self.net.W[l - 1].T
+                self.net.f[l].mul_derivative(eps, pre[l], g[l])
+        return grads_b + grads_c
 
 
 @register
 class BidirectionalDirectFeedbackAlignment(TrainableFeedback, DirectFeedbackAlignment):
-    """Bidirectional direct feedback alignment: ``dfa`` whose ``D_l`` learn to map the
-    output activity ``h_L`` to ``h_l`` (see :class:`TrainableFeedback`)."""
+    """Bidirectional direct feedback alignment (BDFA; Luo et al. 2017, eqs. 39-42).
+
+    Forward weights learn as in ``dfa`` through ``D_l`` (shape ``(n_l, n_L)``).  Each
+    ``D_l`` projects the label to layer l, ``p_l = D_l y``, and learns to make that
+    projection agree with the forward activity: it ascends
+    ``log sigmoid(p_l . h_l)`` per sample, i.e. descends the batch mean of
+    ``-log sigmoid(y^T D_l^T h_l)``, with gradient
+    ``dD_l = -(1 - sigmoid(p_l . h_l)) h_l y^T`` (authors' code,
+    ``Models/ErrorFeedback.lua``, ``accGradParameters``).
+
+    Departures: the driving vector is the one-hot label (the authors' code
+    also puts 0.25 times the network's output at the other classes); the step
+    is the rule's optimiser on the batch mean (the authors' code adds a fixed
+    5e-5 times the batch sum).
+    """
 
     name = "bdfa"
-    summary = "direct feedback alignment with feedback weights trained to predict forward activities"
-    reference = "Luo, Fu & Glass (2017) arXiv:1702.07097"
+    summary = "direct feedback alignment whose feedback weights learn to agree with forward activity"
+    reference = "Luo, Fu & Glass (2017) Bidirectional backpropagation, arXiv:1702.07097, eqs. 39-42"
     parameters = TRAINABLE_PARAMETERS
 
-    def feedback_pairs(self, fw):
-        return [(fw.h[-1], l) for l in range(1, len(fw.h) - 1)]
+    def feedback_gradients(self, x, targets, fw):
+        grads = []
+        for l, d in enumerate(self.feedback, start=1):
+            h = fw.h[l]
+            agreement = np.einsum("bi,bi->b", targets @ d.T, h)
+            weight = -(1.0 - 1.0 / (1.0 + np.exp(-agreement))) / len(h)
+            grads.append((h * weight[:, None]).T @ targets)
+        return grads

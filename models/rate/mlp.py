@@ -30,7 +30,7 @@ from scipy.linalg import blas
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
 from ..rules import EpochResult, LearningRule
-from ..alignment import angle_degrees
+from ..alignment import angle_degrees, mean_row_angle
 
 #: slope of the leaky ReLU for negative input (Ahmad et al. 2020, Sec. 4: 0.1)
 LEAKY_SLOPE = 0.1
@@ -396,7 +396,7 @@ RATE_PARAMETERS = ParameterSet((
               kind=str, choices=INITS),
     Parameter("dtype", "float64", "floating-point type of weights and activities",
               kind=str, choices=("float64", "float32")),
-    Parameter("record_alignment", False, "record update_angle, error_angle and feedback_angle "
+    Parameter("record_alignment", False, "record update_angle, error_angle, error_sample_angle and feedback_angle "
               "(degrees, versus backprop) per epoch on a fixed probe batch", kind=bool),
     Parameter("alignment_samples", 256, "training samples in the alignment probe batch",
               kind=int, low=1),
@@ -472,21 +472,30 @@ class RateRule(LearningRule):
 
     def alignment(self, x: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
         """Angles (degrees) per weight layer between this rule and backprop on one batch
-        with the current weights: ``update_angle`` (raw weight updates),
-        ``error_angle`` (error signals, flattened over the batch) and, where the rule
-        has feedback weights, ``feedback_angle``."""
+        with the current weights: ``update_angle`` (raw weight updates
+        :attr:`Updates.dW`, which leave out any regulariser such as the
+        orthogonality penalty of ``gaitprop``/``tp``, so only the learning signal is
+        compared), ``error_angle`` (error signals flattened over the batch),
+        ``error_sample_angle`` (the mean over samples of the per-sample angle,
+        :func:`~bioprop.models.alignment.mean_row_angle`) and, where the rule has
+        feedback weights, ``feedback_angle``."""
         mine = copy.deepcopy(self.compute_updates(x, targets))
         ref = backprop_updates(self.net, x, targets, self.loss)
         out = {"update_angle": np.array([angle_degrees(a, b) for a, b in zip(mine.dW, ref.dW)]),
-               "error_angle": np.array([angle_degrees(a, b) for a, b in zip(mine.errors, ref.errors)])}
+               "error_angle": np.array([angle_degrees(a, b) for a, b in zip(mine.errors, ref.errors)]),
+               "error_sample_angle": np.array([mean_row_angle(a, b) for a, b in zip(mine.errors, ref.errors)])}
         fb = self.feedback_angles()
         if fb is not None:
             out["feedback_angle"] = np.asarray(fb, float)
         return out
 
     _LONG_NAMES = {
-        "update_angle": "angle between the rule's and backprop's weight update on the probe batch",
-        "error_angle": "angle between the rule's and backprop's error signals dLoss/da on the probe batch",
+        "update_angle": "angle between the rule's and backprop's weight update on the probe batch "
+                        "(regularisers such as the orthogonality penalty excluded)",
+        "error_angle": "angle between the rule's and backprop's error signals dLoss/da on the probe batch, "
+                       "flattened over the batch",
+        "error_sample_angle": "mean over the probe batch of the per-sample angle between the rule's and "
+                              "backprop's error signals dLoss/da",
         "feedback_angle": "angle between feedback weights and the transposed forward weights "
                           "backprop would use (NaN where a layer receives no feedback)",
     }

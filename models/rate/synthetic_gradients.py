@@ -16,10 +16,13 @@ from the true output error.  ``M_l`` regresses ``1/2 ||g_l - g*_l||^2`` on
   (the true output error for the top hidden layer, the synthetic one below);
 * ``sg_target = true``: the backpropagated gradient ``d ell/d h_l`` (analysis only).
 
-Gradient models are linear, ``g = A u + c``, or have one ReLU hidden layer,
-``g = V relu(U u + d) + c`` (``sg_model``), with the output layer (``A`` or ``V``, and
-``c``) initialised to zero (Jaderberg et al. Sec. 3: the synthetic gradient starts
-at zero).  Czarnecki et al. (Sec. 3) prove that a linear model on a deep
+Gradient models are linear, ``g = A u + c``, or multilayer perceptrons with
+``sg_hidden_layers`` ReLU hidden layers of ``sg_hidden_units`` each (``sg_model=mlp``),
+e.g. ``g = V relu(U u + d) + c`` for one; hidden layers are He-initialised and the
+output layer (``A`` or ``V``, and ``c``) starts at zero (Jaderberg et al. Sec. 3: the
+synthetic gradient starts at zero).  Jaderberg et al. also used gradient models
+deeper than one hidden layer in their feed-forward experiments (appendix; their
+widths and depths per experiment are not copied into the defaults here).  Czarnecki et al. (Sec. 3) prove that a linear model on a deep
 linear network converges to the solution of the regression task.  For
 ``warmup_batches`` batches only the gradient models and the output layer learn;
 the hidden layers do not apply the synthetic gradients yet.
@@ -33,10 +36,12 @@ from ..rules import register
 from .mlp import RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer
 
 DNI_PARAMETERS = RATE_PARAMETERS.extend(
-    Parameter("sg_model", "linear", "gradient model: linear, or mlp (one ReLU hidden layer)",
+    Parameter("sg_model", "linear", "gradient model: linear, or mlp (sg_hidden_layers ReLU layers)",
               kind=str, choices=("linear", "mlp"), source="Jaderberg et al. 2017, Sec. 3"),
-    Parameter("sg_hidden_units", 256, "units of the gradient model's hidden layer (sg_model=mlp)",
+    Parameter("sg_hidden_units", 256, "units of each hidden layer of the gradient model (sg_model=mlp)",
               kind=int, low=1),
+    Parameter("sg_hidden_layers", 1, "ReLU hidden layers of the gradient model (sg_model=mlp)",
+              kind=int, low=1, source="Jaderberg et al. 2017, appendix: deeper models than one layer"),
     Parameter("sg_learning_rate", 1e-3, "step size of the optimiser for the gradient models",
               low=0.0, open_low=True),
     Parameter("sg_target", "bootstrap", "bootstrap: the error backpropagated from the layer above's "
@@ -48,32 +53,32 @@ DNI_PARAMETERS = RATE_PARAMETERS.extend(
 
 
 class _GradientModel:
-    """One layer's synthetic-gradient model (parameters listed in ``params``)."""
+    """One layer's synthetic-gradient model: ``len(hidden)`` ReLU layers, then a
+    zero-initialised linear output (parameters listed in ``params``, weight then
+    bias per layer)."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int | None, rng, dtype):
-        z = np.zeros
-        if hidden is None:
-            self.params = [z((n_out, n_in), dtype), z(n_out, dtype)]
-        else:
-            self.params = [init_weights((hidden, n_in), "he", rng, dtype), z(hidden, dtype),
-                           z((n_out, hidden), dtype), z(n_out, dtype)]
+    def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...], rng, dtype):
+        sizes = (n_in, *hidden)
+        self.params = []
+        for m, n in zip(sizes[:-1], sizes[1:]):
+            self.params += [init_weights((n, m), "he", rng, dtype), np.zeros(n, dtype)]
+        self.params += [np.zeros((n_out, sizes[-1]), dtype), np.zeros(n_out, dtype)]
 
     def predict(self, u):
-        """Prediction and what the gradient needs."""
-        if len(self.params) == 2:
-            a, c = self.params
-            return u @ a.T + c, None
-        U, d, V, c = self.params
-        r = np.maximum(u @ U.T + d, 0.0)
-        return r @ V.T + c, r
+        """Prediction and the inputs of every layer (what the gradient needs)."""
+        inputs = [u]
+        for w, b in zip(self.params[:-2:2], self.params[1:-2:2]):
+            inputs.append(np.maximum(inputs[-1] @ w.T + b, 0.0))
+        return inputs[-1] @ self.params[-2].T + self.params[-1], inputs
 
-    def gradients(self, u, cache, err):
+    def gradients(self, inputs, err):
         """Gradient of ``1/2 mean ||g - g*||^2`` given ``err = (g - g*) / B``."""
-        if cache is None:
-            return [err.T @ u, err.sum(axis=0)]
-        U, d, V, c = self.params
-        back = (err @ V) * (cache > 0)
-        return [back.T @ u, back.sum(axis=0), err.T @ cache, err.sum(axis=0)]
+        grads = []
+        for k in range(len(inputs) - 1, -1, -1):
+            grads[:0] = [err.T @ inputs[k], err.sum(axis=0)]
+            if k:
+                err = (err @ self.params[2 * k]) * (inputs[k] > 0)
+        return grads
 
 
 @register
@@ -89,7 +94,7 @@ class SyntheticGradients(RateRule):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         p = self.params
-        hidden = p["sg_hidden_units"] if p["sg_model"] == "mlp" else None
+        hidden = (p["sg_hidden_units"],) * p["sg_hidden_layers"] if p["sg_model"] == "mlp" else ()
         extra = self.n_classes if self.conditioned else 0
         rng = np.random.default_rng([self.seed, 3])
         self.models = [_GradientModel(n + extra, n, hidden, rng, self.dtype) for n in self.hidden]
@@ -105,14 +110,13 @@ class SyntheticGradients(RateRule):
         n_batch, L = len(x), net.n_layers
         deltas = [None] * L
         deltas[-1] = net.output_delta(fw, targets, self.loss)
-        inputs, caches, predictions = [], [], []
+        caches, predictions = [], []
         for l in range(1, L):
-            u = self.model_input(fw.h[l], targets)
-            g, cache = self.models[l - 1].predict(u)
+            g, cache = self.models[l - 1].predict(self.model_input(fw.h[l], targets))
             d = g / n_batch                      # per-sample gradient -> batch-mean convention
             net.f[l].mul_derivative(d, fw.a[l], fw.h[l])
             deltas[l - 1] = d
-            inputs.append(u), caches.append(cache), predictions.append(g)
+            caches.append(cache), predictions.append(g)
         if self.params["sg_target"] == "true":
             chain = net.propagate(fw, deltas[-1])
         else:
@@ -121,7 +125,7 @@ class SyntheticGradients(RateRule):
         for l in range(1, L):
             target = n_batch * (chain[l] @ net.W[l])          # per-sample d ell/d h_l
             err = (predictions[l - 1] - target) / n_batch
-            sg_grads += self.models[l - 1].gradients(inputs[l - 1], caches[l - 1], err)
+            sg_grads += self.models[l - 1].gradients(caches[l - 1], err)
         dW, db = net.weight_gradients(fw, deltas, reuse=reuse)
         return Updates(dW, db, deltas, fw.output, {"sg_grads": sg_grads})
 

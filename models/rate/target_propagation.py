@@ -21,30 +21,46 @@ With ``t_l`` the target of layer l, ``h_l`` its forward activity and
   2021, arXiv:2102.11598), which keeps the perturbation at a fixed size.
 
 Both update ``dW_l = -eta e_l h_{l-1}^T`` (batch mean) through the optimiser and add
-the soft orthogonality penalty ``lambda ||W W^T - I||_F^2`` (Ahmad et al. 2020,
-Sec. 4) or, as in the authors' code (``inv_net.py``), its off-diagonal part
-``lambda ||W W^T - diag(W W^T)||_F^2`` (``penalty_form``).  Inverses are recomputed
-exactly (``numpy.linalg.inv``) after every update.
+the gradient of a soft orthogonality penalty on every layer's square matrix ``M``
+(``penalty_form``):
 
-Implementation notes, where this departs from the paper:
+* ``off_diagonal`` (default), as the authors wrote it (``inv_net.py``,
+  ``SquareInvNet.ortho_gradients``): ``lambda ||offdiag(M^T M)||_F^2``, which asks
+  the *columns* of ``M`` to be orthogonal and leaves their norms free (their
+  ``weight_matrix`` is our ``M^T``, and they penalise ``weight_matrix
+  weight_matrix^T``);
+* ``full_identity``: ``lambda ||M M^T - I||_F^2``, which also pins every row norm
+  to 1 (not in the authors' code).
+
+``lambda`` multiplies the penalty's gradient, as in the authors' code.  The
+penalty's contribution is not part of the rule's raw update
+(:attr:`~bioprop.models.rate.mlp.Updates.dW`), so the alignment angles compare the
+learning signal alone.  Inverses are recomputed exactly (``numpy.linalg.inv``)
+after every update.  Where this departs from the authors' code: the optimiser is
+Adam with bias correction (theirs, ``InvLayer(adaptive=True)``, is Adam-like
+without bias correction and with second-moment decay 0.99).
+
+Implementation notes:
 
 * Numerics: the target *differences* ``t_l - h_l`` are propagated, never the targets,
   through the exact identity ``g_l(h_l + s) - h_{l-1} = W_l^-1 (f^-1(h_l + s) - a_l)``
   with ``f^-1(h+s) - a`` evaluated without cancellation
   (:meth:`~bioprop.models.rate.mlp.Activation.inverse_step`).  The authors needed
   float64 because ``g(h + gamma^k ...) - h`` loses digits; here float32 works too.
-* Layers of unequal width ("tower").  An invertible layer must be square.  The
-  authors' code (``TowerInvNet``) lets layer l read only the first ``n_l`` units of
-  layer l-1 and carries the remaining units of layer l-1 along as auxiliary units
-  whose targets are their own activities; a layer can only narrow, and with a
-  784-unit input part of the image is never seen.  Here every layer is embedded in
-  a square matrix ``M_l`` of size ``m = max(n_l, n_{l-1})``: a narrowing layer gets
-  ``n_{l-1} - n_l`` auxiliary *output* units (rows of ``M_l``; they feed nothing,
-  their targets are their own activities, so their error is zero and only the
-  penalty moves their weights); a widening layer reads ``n_l - n_{l-1}`` auxiliary
-  *input* units fixed at zero (columns of ``M_l``; their target components are
-  discarded).  The forward weights ``W_l = M_l[:n_l, :n_{l-1}]`` see the whole
-  input, backprop on ``W_l`` is unchanged, and with ``M_l`` orthogonal the block of
+* Layers of unequal width.  An invertible layer must be square, so every layer is
+  embedded in a square matrix ``M_l`` of size ``m = max(n_l, n_{l-1})``.  A
+  *narrowing* layer gets ``n_{l-1} - n_l`` auxiliary output units (rows of ``M_l``
+  that feed nothing; their targets are their own activities, so their error is
+  zero).  This contains the authors' ``TowerInvNet`` (``inv_net.py``) as the special
+  case ``M_l = [[V^T, 0], [0, I]]``: layer l reads only the first ``n_l`` units of
+  layer l-1, whose other units pass through unchanged and carry their own
+  activity as target -- exactly the tower's auxiliary units
+  (``tests/test_gaitprop_authors.py`` checks targets and updates against a
+  transcription of the tower).  Starting from a full orthogonal ``M_l`` instead,
+  ``W_l = M_l[:n_l, :n_{l-1}]`` sees the whole input (the tower never sees the
+  input units beyond ``n_1``).  A *widening* layer (not in the authors' code) reads
+  ``n_l - n_{l-1}`` auxiliary input units fixed at zero (columns of ``M_l``; their
+  target components are discarded).  With ``M_l`` orthogonal, the block of
   ``M_l^-1`` that carries targets down is exactly ``W_l^T``.  The penalty and the
   initialisation act on ``M_l``.
 """
@@ -61,12 +77,15 @@ from .mlp import INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, loss_g
 
 _INVERTIBLE = ("leaky_relu", "linear")
 
-TP_PARAMETERS = RATE_PARAMETERS.extend(
+PENALTY_FORMS = ("off_diagonal", "full_identity")
+
+INVERTIBLE_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("orthogonal_penalty", 0.1, "lambda of the orthogonality penalty on every layer's "
-              "square weight matrix", low=0.0, source="Ahmad et al. 2020, supplementary material (0.1)"),
-    Parameter("penalty_form", "full", "full: lambda||W W^T - I||^2; off_diagonal: only the "
-              "off-diagonal entries of W W^T, as in the authors' code", kind=str,
-              choices=("full", "off_diagonal")),
+              "square weight matrix", low=0.0,
+              source="authors' README (nasiryahm/GAIT-prop): --orthogonal_reg=0.1 for GAIT-prop"),
+    Parameter("penalty_form", "off_diagonal", "off_diagonal: lambda||offdiag(M^T M)||^2 (authors' "
+              "inv_net.py); full_identity: lambda||M M^T - I||^2", kind=str, choices=PENALTY_FORMS,
+              source="authors' code, SquareInvNet.ortho_gradients"),
     replace=(
         Parameter("activation", "leaky_relu", "transfer function of the hidden layers (must be "
                   "invertible; leaky ReLU with slope 0.1)", kind=str, choices=_INVERTIBLE,
@@ -76,7 +95,8 @@ TP_PARAMETERS = RATE_PARAMETERS.extend(
         Parameter("init", "orthogonal", "initial (square) weight matrices", kind=str, choices=INITS,
                   source="Ahmad et al. 2020, Sec. 4 (orthogonal initialisation)"),
         Parameter("learning_rate", 1e-4, "Adam step size for the forward weights",
-                  low=0.0, open_low=True, source="Ahmad et al. 2020, supplementary material (1e-4)"),
+                  low=0.0, open_low=True,
+                  source="authors' README: --learning_rate=0.0001 for GAIT-prop (and BP)"),
         Parameter("loss", "mse", "mse: 1/2||h_L - y||^2 (the authors' choice); cross_entropy: "
                   "softmax of h_L", kind=str, choices=("mse", "cross_entropy"),
                   source="authors' code: squared error to the one-hot label"),
@@ -85,12 +105,19 @@ TP_PARAMETERS = RATE_PARAMETERS.extend(
     ),
 )
 
+TP_PARAMETERS = INVERTIBLE_PARAMETERS.extend(replace=(
+    Parameter("learning_rate", 1e-5, "Adam step size for the forward weights", low=0.0, open_low=True,
+              source="authors' README: --algorithm=TP --learning_rate=0.00001"),
+    Parameter("orthogonal_penalty", 1000.0, "lambda of the orthogonality penalty on every layer's "
+              "square weight matrix", low=0.0,
+              source="authors' README: --algorithm=TP --orthogonal_reg=1000.0"),
+))
 
 class InvertibleRule(RateRule):
     """Shared machinery of ``tp`` and ``gaitprop``: square embedded layers (module
     docstring), exact inverses, penalty, target recursion."""
 
-    parameters = TP_PARAMETERS
+    parameters = INVERTIBLE_PARAMETERS
     incremental = False
 
     def build_network(self) -> Network:
@@ -143,14 +170,17 @@ class InvertibleRule(RateRule):
         return Updates(dW, db, errors, fw.output)
 
     def penalty_gradient(self, M: np.ndarray) -> np.ndarray:
-        """d/dM of ``lambda ||O||_F^2`` with ``O = M M^T - I`` (full) or its off-diagonal
-        part: ``4 lambda O M`` (O is symmetric)."""
-        o = M @ M.T
-        if self.params["penalty_form"] == "full":
-            o[np.diag_indices_from(o)] -= 1.0
-        else:
+        """``d/dM`` of the penalty (module docstring) times lambda: ``4 lambda M O`` with
+        ``O = offdiag(M^T M)`` (off_diagonal) or ``4 lambda O M`` with ``O = M M^T - I``
+        (full_identity); O is symmetric in both."""
+        lam4 = 4.0 * self.params["orthogonal_penalty"]
+        if self.params["penalty_form"] == "off_diagonal":
+            o = M.T @ M
             o[np.diag_indices_from(o)] = 0.0
-        return (4.0 * self.params["orthogonal_penalty"]) * (o @ M)
+            return lam4 * (M @ o)
+        o = M @ M.T
+        o[np.diag_indices_from(o)] -= 1.0
+        return lam4 * (o @ M)
 
     def apply_updates(self, upd) -> None:
         L = len(self.M)
@@ -183,9 +213,10 @@ class TargetPropagation(InvertibleRule):
     name = "tp"
     summary = "target propagation through exact layer inverses"
     reference = "Bengio (2014) arXiv:1407.7906; Ahmad, van Gerven & Ambrogioni (2020) NeurIPS 33"
+    parameters = TP_PARAMETERS
 
 
-GAIT_PARAMETERS = TP_PARAMETERS.extend(
+GAIT_PARAMETERS = INVERTIBLE_PARAMETERS.extend(
     Parameter("gamma", 1e-3, "size of the incremental target perturbation", low=0.0, open_low=True,
               source="Ahmad et al. 2020, Sec. 4 and authors' code (1e-3)"),
     Parameter("adaptive_gamma", False, "gamma_l = gamma sqrt(n_l)/||t_l - h_l|| per sample "
