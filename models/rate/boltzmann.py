@@ -88,7 +88,7 @@ BOLTZMANN_PARAMETERS = ParameterSet((
     Parameter("init_weight_std", 0.1, "standard deviation of the initial weights N(0, s^2); "
               "biases start at 0", low=0.0, open_low=True,
               source="eCD code neusa/experimentLib.py lines 22-29, common.py line 39"),
-    Parameter("readout_steps", 20, "alternating hidden/label updates of the gibbs readout",
+    Parameter("readout_steps", 50, "alternating hidden/label updates of the gibbs readout",
               kind=int, low=1, source="chosen here; more steps cost time linearly"),
 ))
 
