@@ -9,7 +9,7 @@ turns its input into the probability of being on:
                   the S2M paper's baseline (Neftci et al. 2016, Front. Neurosci. 10:241).
 ``s2m-discrete``  threshold units ``z_i = H(u_i)`` with Bernoulli synapses,
                   ``u_i = sum_j xi_ij w_ij z_j + b_i``, ``xi_ij ~ Bernoulli(p_release)`` drawn
-                  afresh for every synapse and every update (Neftci et al. 2016, Sec. 2,
+                  afresh for every synapse and every update (Neftci et al. 2016,
                   discrete-time S2M).  By the central limit theorem
                   ``P(z_i = 1) = 1/2 (1 + erf(mu_i / sqrt(2 sigma_i^2)))`` with
                   ``mu_i = p sum_j w_ij z_j + b_i`` and ``sigma_i^2 = p (1 - p) sum_j w_ij^2 z_j``
@@ -42,7 +42,7 @@ the schedule of the eCD code's standard CD (``MNIST_SRM_RATE.py`` line 135,
 
 Classification clamps the data units and reads the label units:
 ``readout=free_energy`` (``rbm`` only) takes the class c maximising
-``-F(v, l_c) = b_l . l_c + sum_j softplus(b_h,j + (W [v, l_c])_j)`` over the ten
+``-F(v, l_c) = b_l . l_c + sum_j softplus(b_h,j + (W [v, l_c])_j)`` over the
 label configurations ``l_c`` (class c's units on, the others off): the exact
 posterior ``P(c | v)`` of the RBM restricted to those configurations, as the eCD
 code evaluates its networks (``neusa/funcs.py`` ``classification_free_energy``,
@@ -52,7 +52,8 @@ stationary distribution has no closed-form free energy) runs ``readout_steps``
 alternating updates of the hidden and the label units with the data clamped,
 starting with the labels off, and takes the class whose label units have the
 largest summed ``P(on)`` over the steps -- classification by sampling, the
-discrete counterpart of counting label spikes (Neftci et al. 2014, Sec. 3.3).
+discrete counterpart of counting label spikes (eCD code ``accuracy_pre_trained.py``
+lines 72-76).  The free-energy readout is Hinton 2010, Sec. 16.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ BOLTZMANN_PARAMETERS = ParameterSet((
               source="chosen here so that a few epochs of 8x8 digits suffice; eCD Table 1 "
                      "uses 1e-3 for standard CD on MNIST"),
     Parameter("batch_size", 10, "samples per CD update", kind=int, low=1,
-              source="Hinton 2010, Sec. 6 (10 to 100; one per class)"),
+              source="Hinton 2010, Sec. 4 (10 to 100; one per class)"),
     Parameter("weight_decay", 1e-4, "L2 decay of the weights: W += eta (dW - weight_decay W); "
               "biases do not decay", low=0.0,
               source="Hinton 2010, Sec. 10 (1e-2 to 1e-5; 1e-4 suggested)"),
@@ -96,7 +97,7 @@ RBM_PARAMETERS = BOLTZMANN_PARAMETERS.extend(
     Parameter("readout", "free_energy", "free_energy: exact class posterior of the RBM; gibbs: "
               "label-unit activity while sampling with the data clamped", kind=str,
               choices=("free_energy", "gibbs"),
-              source="eCD code neusa/funcs.py lines 305-316 (free energy)"),
+              source="Hinton 2010, Sec. 16; eCD code neusa/funcs.py lines 305-316"),
 )
 
 S2M_PARAMETERS = BOLTZMANN_PARAMETERS.extend(
@@ -106,7 +107,7 @@ S2M_PARAMETERS = BOLTZMANN_PARAMETERS.extend(
     Parameter("synapse_sampling", "erf", "erf: draw each unit from its erf firing probability "
               "(central limit of the Bernoulli synapses); bernoulli: draw every synapse's release",
               kind=str, choices=("erf", "bernoulli"),
-              source="Neftci et al. 2016, Sec. 2 (the erf form is the CLT limit)"),
+              source="Neftci et al. 2016, discrete-time S2M (the erf form is the CLT limit)"),
 )
 
 
