@@ -10,8 +10,7 @@ import xarray as xr
 from bioprop.models import schema
 from bioprop.models.errors import ResultError
 
-#: the run-level attributes that become dimensions when runs are combined
-RUN_DIMS = ("rule", "dataset", "seed")
+RUN_DIMS = schema.RUN_DIMS
 
 
 def as_run(ds: xr.Dataset) -> xr.Dataset:

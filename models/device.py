@@ -1,7 +1,9 @@
 r"""The one place that knows about Brian2 devices: build once, run many times.
 
 A spiking rule describes its network in a *construct* function and hands it to
-:func:`build`, which returns a :class:`CompiledNetwork`.  That object is then
+:func:`build`, which returns a :class:`CompiledNetwork` -- a :class:`StandaloneNetwork`
+or a :class:`RuntimeNetwork`, after Brian2's own ``CPPStandaloneDevice`` /
+``RuntimeDevice`` split: one common base, one class per target, no kind switches.  That object is then
 re-run as often as needed -- one run per epoch, say -- with new values for
 state variables and :class:`~brian2.input.timedarray.TimedArray` contents
 (``run_args``) and a new random seed.  Nothing is recompiled between runs::
@@ -30,11 +32,11 @@ state variables and :class:`~brian2.input.timedarray.TimedArray` contents
 
 Devices
 -------
-``DeviceConfig(kind="cpp_standalone")`` (the default) generates C++ code, compiles it
-once with ``make`` and runs the binary for every :meth:`CompiledNetwork.run`;
-Brian2 >= 2.6 applies ``run_args`` on the binary's command line.
-``DeviceConfig(kind="runtime")`` uses Brian2's runtime device (Cython or NumPy code
-generation).  Starting is quick, so small tests use it.  It offers the same interface:
+``DeviceConfig(kind="cpp_standalone")`` (the default, :class:`StandaloneNetwork`)
+generates C++ code, compiles it once with ``make`` and runs the binary for every
+:meth:`CompiledNetwork.run`; Brian2 >= 2.6 applies ``run_args`` on the binary's command
+line.  ``DeviceConfig(kind="runtime")`` (:class:`RuntimeNetwork`) uses Brian2's runtime
+device (Cython or NumPy code generation).  Starting is quick, so small tests use it.  It offers the same interface:
 "building" constructs the Network once and stores its state, and each run first
 restores that state (and the TimedArray contents) and then assigns the run_args.  Runs
 of both kinds therefore always start from the state the construct function built, and
@@ -117,15 +119,29 @@ import numpy as np
 
 from .errors import DeviceError
 
-__all__ = ["DeviceConfig", "CompiledNetwork", "build", "compiler_command", "KINDS"]
+__all__ = ["DeviceConfig", "CompiledNetwork", "StandaloneNetwork", "RuntimeNetwork", "build",
+           "compiler_command", "KINDS", "SETTINGS"]
 
-#: the device kinds :class:`DeviceConfig` accepts
+#: the device kinds :class:`DeviceConfig` accepts (the CLI, the workflow config and the
+#: docs take them from here)
 KINDS = ("cpp_standalone", "runtime")
 
 _SEED_FILE = "bioprop_seed.txt"
 _PROBE_FLAG = "bioprop_probe"
 _SIZES_FILE = "bioprop_sizes.txt"
 _BUILT_STATE = "bioprop_built"
+
+
+#: the user-facing device settings: name -> (type, help).  ``bioprop train`` makes its
+#: ``--device``/``--threads``/... options from this table, the workflow takes a rule's
+#: ``device:`` mapping through :meth:`DeviceConfig.from_settings`, and the docs list it.
+SETTINGS = {
+    "kind": (str, "Brian2 device: cpp_standalone (compile once, run the binary; default) or "
+                  "runtime (Brian2's Cython/NumPy code generation, quick to start)"),
+    "threads": (int, "OpenMP threads of the standalone binary (1 = no OpenMP; compiled in)"),
+    "make_jobs": (int, "parallel compile jobs, make -jN"),
+    "dt_ms": (float, "simulation time step in ms (compiled in)"),
+}
 
 
 @dataclass(frozen=True)
@@ -138,8 +154,7 @@ class DeviceConfig:
     directory : build directory for standalone mode.  ``None`` means a fresh
         temporary directory per build.  Give different builds different directories.
     threads : OpenMP threads of the standalone binary.  1 (default) compiles without
-        OpenMP; on a 2-core machine one thread per process was measured faster, run
-        several processes instead.  Compiled in: changing it needs a new build.
+        OpenMP.  Compiled in: changing it needs a new build.
     make_jobs : bound for ``make -jN`` (Brian2's default ``-j`` is unbounded).
     fallback : if no C++ compiler is found, fall back to the runtime device with a
         warning instead of raising :class:`DeviceError`.
@@ -161,9 +176,17 @@ class DeviceConfig:
         for name in ("threads", "make_jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise DeviceError(f"DeviceConfig.{name} must be an integer >= 1, got {value!r}")
-        if not (isinstance(self.dt_ms, (int, float)) and 0 < self.dt_ms < 1000):
-            raise DeviceError(f"DeviceConfig.dt_ms must be a positive number of ms, got {self.dt_ms!r}")
+                raise DeviceError(f"device setting {name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.dt_ms, bool) or not (isinstance(self.dt_ms, (int, float)) and 0 < self.dt_ms < 1000):
+            raise DeviceError(f"device setting dt_ms must be a positive number of ms, got {self.dt_ms!r}")
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "DeviceConfig":
+        """A config from user settings (names of :data:`SETTINGS`); unknown names are an error."""
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise DeviceError(f"unknown device setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+        return cls(**dict(settings))
 
 
 def compiler_command(use_ccache: bool = True) -> str | None:
@@ -272,6 +295,10 @@ def _call_construct(construct):
 class CompiledNetwork:
     """A network built once; :meth:`run` re-runs it with new run_args and a new seed.
 
+    The common base of :class:`StandaloneNetwork` and :class:`RuntimeNetwork`: it
+    resolves and checks run_args and reads results; the subclasses say how a run
+    is made and how the size of a synaptic variable is known before it.
+
     Attributes
     ----------
     kind : ``"cpp_standalone"`` or ``"runtime"`` (after a fallback: ``"runtime"``).
@@ -284,30 +311,25 @@ class CompiledNetwork:
     last_run_seconds : wall time of the latest :meth:`run` (including the checks).
     """
 
-    def __init__(self, kind, network, handles, duration, config, device=None, directory=None,
-                 owns_directory=False):
-        self.kind = kind
+    kind: str
+    directory: str | None = None
+    compile_seconds: float | None = None
+    #: whether get() can read the built state before the first run
+    state_before_run = True
+
+    def __init__(self, network, handles, duration, config):
         self.network = network
         self.handles = handles
         self.duration = duration
         self.config = config
-        self.directory = directory
         self.n_runs = 0
         self.build_seconds = None
-        self.compile_seconds = None
         self.last_run_seconds = None
-        self._device = device
-        self._owns_directory = owns_directory
         self._objects = {obj.name: obj for obj in _all_objects(network)}
-        self._timed_originals = {}   # runtime: TimedArray -> values as built
-        self._sizes = {}             # standalone: seed -> {"owner.var": size}
-        self._clock_dts = {}         # runtime: clock -> dt (defaultclock is process-global)
-        self._dt = None
-        self._runtime_prefs = {}     # runtime: e.g. codegen.target = numpy without a compiler
 
     def __repr__(self):
         where = f", directory={self.directory!r}" if self.directory else ""
-        return f"<CompiledNetwork {self.kind}{where}, duration={self.duration}, runs={self.n_runs}>"
+        return f"<{type(self).__name__}{where}, duration={self.duration}, runs={self.n_runs}>"
 
     # ----------------------------------------------------------------- key handling
     def _resolve(self, key):
@@ -327,7 +349,8 @@ class CompiledNetwork:
                                   f"variables as '{name}.<variable>'")
             if not hasattr(obj, "variables") or var not in obj.variables:
                 raise DeviceError(f"{name!r} has no variable {var!r}")
-            key = getattr(obj, var)
+            # (a monitor's attribute is a plain array; its variable gives the view)
+            key = obj.variables[var].get_addressable_value_with_unit(var, obj)
         if isinstance(key, TimedArray):
             return key
         if not isinstance(key, VariableView):
@@ -340,23 +363,24 @@ class CompiledNetwork:
                               f"whole group '{owner_name}.{key.name}'")
         if owner_name not in self._objects:
             raise DeviceError(f"'{owner_name}.{key.name}' does not belong to this network")
-        if self._device is not None and variable.device is not self._device:
-            raise DeviceError(f"'{owner_name}.{key.name}' was created for another build")
+        self._check_owner(key)
         return key
+
+    def _check_owner(self, view) -> None:
+        """Raise if ``view`` belongs to another build (standalone only)."""
+
+    def _check_timed_array(self, timed_array) -> None:
+        """Raise if ``timed_array`` cannot be set by a run_arg."""
+
+    def _dynamic_size(self, view, seed) -> int:
+        """Size of a dynamic (synaptic) variable in the run with this seed."""
+        raise NotImplementedError
 
     def _expected_size(self, view, seed):
         variable = view.variable
         if not getattr(variable, "dynamic", False):
             return int(variable.size)
-        if self.kind == "runtime":
-            return len(variable.get_value())
-        name = f"{view.group_name}.{view.name}"
-        sizes = self._sizes.get(seed)
-        if sizes is None or name not in sizes:
-            sizes = self._sizes[seed] = self._probe_sizes(seed)
-        if name not in sizes:
-            raise DeviceError(f"cannot determine the size of '{name}' before running")
-        return sizes[name]
+        return self._dynamic_size(view, seed)
 
     def _check_run_args(self, run_args, seed):
         """Validate run_args; return ``{VariableView or TimedArray: value}`` ready for Brian2."""
@@ -368,9 +392,7 @@ class CompiledNetwork:
             if isinstance(target, TimedArray):
                 label, dim = f"{target.name} (TimedArray)", target.dim
                 var_dtype, expected_shape = np.dtype(np.float64), target.values.shape
-                if self.kind == "cpp_standalone" and target not in self._device.timed_arrays:
-                    raise DeviceError(f"TimedArray {target.name!r} is not used by the network, "
-                                      "so it cannot be set")
+                self._check_timed_array(target)
             else:
                 variable = target.variable
                 label, dim = f"'{target.group_name}.{target.name}'", target.dim
@@ -417,14 +439,53 @@ class CompiledNetwork:
         seed = None if seed is None else int(seed)
         start = time.perf_counter()
         checked = self._check_run_args(run_args, seed)
-        if self.kind == "runtime":
-            self._run_runtime(checked, seed)
-        else:
-            self._run_standalone(checked, seed)
+        self._run(checked, seed)
         self.n_runs += 1
         self.last_run_seconds = time.perf_counter() - start
 
-    def _run_runtime(self, checked, seed):
+    # ----------------------------------------------------------------- results
+    def get(self, variable) -> np.ndarray:
+        """Final values of a state variable after the latest run, as a NumPy array.
+
+        ``variable`` is ``"handle.variable"`` (e.g. ``"syn.w"``, ``"out.count"``, or a
+        monitor's recording such as ``"counts.count"``) or a VariableView (``syn.w``) of
+        a whole group.  Values are in SI base units (volt,
+        second, ...), like Brian2's ``group.v_``; the array is a copy.
+        """
+        from brian2 import TimedArray
+        target = self._resolve(variable)
+        if isinstance(target, TimedArray):
+            raise DeviceError("get() reads state variables, not TimedArrays")
+        if self.n_runs == 0 and not self.state_before_run:
+            raise DeviceError("no results yet: call run() before get()")
+        try:
+            return np.array(target.variable.get_value(), copy=True)
+        except (NotImplementedError, OSError) as err:
+            raise DeviceError(f"cannot read '{target.group_name}.{target.name}': {err}") from err
+
+    def cleanup(self) -> None:
+        """Release what the build holds (standalone: its directory, if :func:`build` made it)."""
+
+
+
+class RuntimeNetwork(CompiledNetwork):
+    """Brian2's runtime device: "building" constructs the Network once and stores its
+    state; each run restores that state and the TimedArray contents, then applies the
+    run_args."""
+
+    kind = "runtime"
+
+    def __init__(self, network, handles, duration, config, dt, runtime_prefs, clock_dts):
+        super().__init__(network, handles, duration, config)
+        self._dt = dt
+        self._runtime_prefs = runtime_prefs  # e.g. codegen.target = numpy without a compiler
+        self._clock_dts = clock_dts          # clock -> dt (defaultclock is process-global)
+        self._timed_originals = {}           # TimedArray -> values as built
+
+    def _dynamic_size(self, view, seed):
+        return len(view.variable.get_value())
+
+    def _run(self, checked, seed):
         from brian2 import TimedArray
         from brian2.devices.device import all_devices
         runtime = all_devices["runtime"]
@@ -454,138 +515,27 @@ class CompiledNetwork:
                 for clock, dt in old_dts.items():
                     clock.dt = dt
 
-    def _probe_sizes(self, seed):
-        """Run the binary up to (not including) the network run; return dynamic array sizes."""
-        probe_dir = os.path.join(self.directory, "results", "bioprop_probe", "")
-        os.makedirs(probe_dir, exist_ok=True)
-        self._write_seed(probe_dir, seed)
-        open(os.path.join(probe_dir, _PROBE_FLAG), "w").close()
-        try:
-            proc = subprocess.run([os.path.join(self.directory, "main"), "--results_dir", probe_dir],
-                                  cwd=self.directory, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise DeviceError(f"probe run of {self.directory} failed: {proc.stderr.strip()[-500:]}")
-            sizes = {}
-            with open(os.path.join(probe_dir, _SIZES_FILE)) as f:
-                for line in f:
-                    name, size = line.split()
-                    sizes[name] = int(size)
-            return sizes
-        finally:
-            shutil.rmtree(probe_dir, ignore_errors=True)
-
-    @staticmethod
-    def _write_seed(results_dir, seed):
-        path = os.path.join(results_dir, _SEED_FILE)
-        if seed is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        else:
-            with open(path, "w") as f:
-                f.write(f"{seed}\n")
-
-    def _run_standalone(self, checked, seed):
-        dev = self._device
-        results = os.path.join(self.directory, "results", "")
-        os.makedirs(results, exist_ok=True)
-        self._write_seed(results, seed)
-        try:
-            dev.run(self.directory, results_directory="results", with_output=False,
-                    run_args=checked)
-        except RuntimeError as err:
-            raise DeviceError(f"standalone run failed in {self.directory}: {err}") from err
-        finally:
-            # run_args arrays are written to static_arrays/ once per distinct value;
-            # remove them so that many epochs do not fill the disk
-            for name in list(dev.run_args_arrays):
-                for suffix in ("", ".lock"):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(os.path.join(self.directory, "static_arrays", name + suffix))
-
-    # ----------------------------------------------------------------- results
-    def get(self, variable) -> np.ndarray:
-        """Final values of a state variable after the latest run, as a NumPy array.
-
-        ``variable`` is ``"handle.variable"`` (e.g. ``"syn.w"``, ``"out.count"``) or a
-        VariableView (``syn.w``) of a whole group.  Values are in SI base units (volt,
-        second, ...), like Brian2's ``group.v_``; the array is a copy.
-        """
-        from brian2 import TimedArray
-        target = self._resolve(variable)
-        if isinstance(target, TimedArray):
-            raise DeviceError("get() reads state variables, not TimedArrays")
-        if self.kind == "cpp_standalone" and self.n_runs == 0:
-            raise DeviceError("no results yet: call run() before get()")
-        try:
-            return np.array(target.variable.get_value(), copy=True)
-        except (NotImplementedError, OSError) as err:
-            raise DeviceError(f"cannot read '{target.group_name}.{target.name}': {err}") from err
-
-    def cleanup(self) -> None:
-        """Delete the build directory if :func:`build` created it (``directory=None``)."""
-        if self._owns_directory and self.directory and os.path.isdir(self.directory):
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- build
-
-def build(construct: Callable[[], tuple[Any, dict]], duration, config: DeviceConfig | None = None
-          ) -> CompiledNetwork:
-    """Construct and (for standalone) compile a network once; see the module docstring.
-
-    construct : called without arguments after the device is selected and
-        ``defaultclock.dt`` set; returns ``(brian2.Network, {name: handle})``.  Must
-        neither call ``run`` nor ``seed``.
-    duration : simulated time of every run (a Brian2 time quantity); compiled in.
-    config : :class:`DeviceConfig` (default: standalone, fresh temporary directory).
-
-    Raises :class:`DeviceError` for a missing compiler (unless ``config.fallback``), a
-    NetworkOperation in standalone mode, a ``run``/``seed`` call inside construct and
-    compilation failures.
-    """
-    config = config or DeviceConfig()
-    duration = _as_duration(duration)
-    if not callable(construct):
-        raise DeviceError("construct must be a function returning (Network, handles)")
-    if config.kind == "cpp_standalone":
-        cxx = compiler_command(config.ccache)
-        missing = [] if cxx else [os.environ.get("CXX", "").strip() or "g++"]
-        if shutil.which("make") is None:
-            missing.append("make")
-        if missing:
-            message = (f"no C++ compiler for Brian2's cpp_standalone device ({' and '.join(missing)} "
-                       "not found). Install one with `apt-get install g++ make` (Debian/Ubuntu), "
-                       "or use the runtime device (DeviceConfig(kind='runtime') / --device runtime)")
-            if not config.fallback:
-                raise DeviceError(message)
-            warnings.warn(message + "; falling back to the runtime device", RuntimeWarning, stacklevel=2)
-        else:
-            return _build_standalone(construct, duration, config, cxx)
-    return _build_runtime(construct, duration, config)
-
-
-def _build_runtime(construct, duration, config):
-    from brian2 import ms, prefs
-    from brian2.devices.device import all_devices
-    start = time.perf_counter()
-    dt = config.dt_ms * ms
-    runtime_prefs = {}
-    if prefs["codegen.target"] in ("auto", "cython") and compiler_command(False) is None:
-        # Cython needs a C++ compiler too; NumPy code generation does not
-        runtime_prefs["codegen.target"] = "numpy"
-    with _brian_prefs(runtime_prefs), _active_device(all_devices["runtime"], dt):
-        net, handles = _call_construct(construct)
-        objects = _all_objects(net)
-        if float(net.t_) > 0:   # (clocks are shared between runtime networks: use net.t)
-            raise DeviceError("the construct function must not call run(); the device layer "
-                              "runs the network (CompiledNetwork.run)")
-        net.store(_BUILT_STATE)
-    compiled = CompiledNetwork("runtime", net, handles, duration, config)
-    compiled._dt = dt
-    compiled._runtime_prefs = runtime_prefs
-    compiled._clock_dts = {obj.clock: obj.clock.dt for obj in objects if hasattr(obj, "clock")}
-    compiled.build_seconds = time.perf_counter() - start
-    return compiled
+    @classmethod
+    def build(cls, construct, duration, config):
+        from brian2 import ms, prefs
+        from brian2.devices.device import all_devices
+        start = time.perf_counter()
+        dt = config.dt_ms * ms
+        runtime_prefs = {}
+        if prefs["codegen.target"] in ("auto", "cython") and compiler_command(False) is None:
+            # Cython needs a C++ compiler too; NumPy code generation does not
+            runtime_prefs["codegen.target"] = "numpy"
+        with _brian_prefs(runtime_prefs), _active_device(all_devices["runtime"], dt):
+            net, handles = _call_construct(construct)
+            objects = _all_objects(net)
+            if float(net.t_) > 0:   # (clocks are shared between runtime networks: use net.t)
+                raise DeviceError("the construct function must not call run(); the device layer "
+                                  "runs the network (CompiledNetwork.run)")
+            net.store(_BUILT_STATE)
+        compiled = cls(net, handles, duration, config, dt, runtime_prefs,
+                       {obj.clock: obj.clock.dt for obj in objects if hasattr(obj, "clock")})
+        compiled.build_seconds = time.perf_counter() - start
+        return compiled
 
 
 def _startup_code(dev, objects):
@@ -633,59 +583,180 @@ def _release_code_objects(dev, objects):
     dev.main_queue = []
 
 
-def _build_standalone(construct, duration, config, cxx):
-    import gc
-    from brian2 import Network, ms
-    from brian2.core.operations import NetworkOperation
-    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
-    start = time.perf_counter()
-    owns = config.directory is None
-    directory = (tempfile.mkdtemp(prefix="bioprop_build_") if owns
-                 else os.path.abspath(config.directory))
-    os.makedirs(directory, exist_ok=True)
-    gc.collect()   # free names of dead Brian objects (see _release_code_objects)
-    dev = CPPStandaloneDevice()   # fresh instance: no state shared with other builds
-    prefs = {
-        # 0 = compile without OpenMP (cheaper than OpenMP with one thread)
-        "devices.cpp_standalone.openmp_threads": 0 if config.threads == 1 else int(config.threads),
-        "devices.cpp_standalone.extra_make_args_unix": [f"-j{config.make_jobs}",
-                                                        f"CXX={shlex.quote(cxx)}"],
-    }
-    env = {"CCACHE_BASEDIR": directory} if cxx.startswith("ccache") else {}
-    with _brian_prefs(prefs), _active_device(dev, config.dt_ms * ms):
-        net, handles = _call_construct(construct)
-        objects = _all_objects(net)
-        ops = [obj.name for obj in objects if isinstance(obj, NetworkOperation)]
-        if ops:
-            raise DeviceError(f"network_operation {', '.join(ops)} cannot run in cpp_standalone mode "
-                              "(Brian2 would silently skip it); express it in equations/"
-                              "run_regularly, or use DeviceConfig(kind='runtime')")
-        queued = {entry[0] for entry in dev.main_queue}
-        if "run_network" in queued:
-            raise DeviceError("the construct function must not call run(): the device layer makes "
-                              "the single run per build (each extra run would duplicate the code)")
-        if "seed" in queued:
-            raise DeviceError("the construct function must not call seed(); pass the seed to "
-                              "CompiledNetwork.run(seed=...)")
-        # A fixed Network name keeps the generated code identical between builds of one
-        # architecture in one process (an auto-named second Network is "network_1",
-        # which changes objects.h and defeats ccache); names only need to be unique
-        # per device, and every build has its own device.
-        net = Network(*net.objects, name="bioprop_network")
-        seed_code, probe_code = _startup_code(dev, objects)
-        dev.insert_code("after_start", seed_code)
-        dev.insert_code("before_network_run", probe_code)
-        net.run(duration)    # recorded only: standalone with build_on_run=False
+class StandaloneNetwork(CompiledNetwork):
+    """Brian2's cpp_standalone device: the code is generated and compiled once; each run
+    executes the binary with the run_args on its command line and a seed file."""
+
+    kind = "cpp_standalone"
+    state_before_run = False
+
+    def __init__(self, network, handles, duration, config, device, directory, owns_directory):
+        super().__init__(network, handles, duration, config)
+        self.directory = directory
+        self._device = device
+        self._owns_directory = owns_directory
+        self._sizes = {}             # seed -> {"owner.var": size}
+
+    def _check_owner(self, view):
+        if view.variable.device is not self._device:
+            raise DeviceError(f"'{view.group_name}.{view.name}' was created for another build")
+
+    def _check_timed_array(self, timed_array):
+        if timed_array not in self._device.timed_arrays:
+            raise DeviceError(f"TimedArray {timed_array.name!r} is not used by the network, "
+                              "so it cannot be set")
+
+    def _dynamic_size(self, view, seed):
+        name = f"{view.group_name}.{view.name}"
+        sizes = self._sizes.get(seed)
+        if sizes is None or name not in sizes:
+            sizes = self._sizes[seed] = self._probe_sizes(seed)
+        if name not in sizes:
+            raise DeviceError(f"cannot determine the size of '{name}' before running")
+        return sizes[name]
+
+    def _probe_sizes(self, seed):
+        """Run the binary up to (not including) the network run; return dynamic array sizes."""
+        probe_dir = os.path.join(self.directory, "results", "bioprop_probe", "")
+        os.makedirs(probe_dir, exist_ok=True)
+        self._write_seed(probe_dir, seed)
+        open(os.path.join(probe_dir, _PROBE_FLAG), "w").close()
         try:
-            with _environ(env):
-                # pitfall 1: pass the directory here, not to set_device
-                dev.build(directory=directory, compile=True, run=False, with_output=False)
+            proc = subprocess.run([os.path.join(self.directory, "main"), "--results_dir", probe_dir],
+                                  cwd=self.directory, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise DeviceError(f"probe run of {self.directory} failed: {proc.stderr.strip()[-500:]}")
+            sizes = {}
+            with open(os.path.join(probe_dir, _SIZES_FILE)) as f:
+                for line in f:
+                    name, size = line.split()
+                    sizes[name] = int(size)
+            return sizes
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
+
+    @staticmethod
+    def _write_seed(results_dir, seed):
+        path = os.path.join(results_dir, _SEED_FILE)
+        if seed is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        else:
+            with open(path, "w") as f:
+                f.write(f"{seed}\n")
+
+    def _run(self, checked, seed):
+        dev = self._device
+        results = os.path.join(self.directory, "results", "")
+        os.makedirs(results, exist_ok=True)
+        self._write_seed(results, seed)
+        try:
+            dev.run(self.directory, results_directory="results", with_output=False,
+                    run_args=checked)
         except RuntimeError as err:
-            raise DeviceError(f"compiling the standalone project in {directory} failed: {err} "
-                              f"(run `make` there to see the compiler output)") from err
-        _release_code_objects(dev, objects)
-    compiled = CompiledNetwork("cpp_standalone", net, handles, duration, config, device=dev,
-                               directory=directory, owns_directory=owns)
-    compiled.compile_seconds = dev.timers["compile"]["make"]
-    compiled.build_seconds = time.perf_counter() - start
-    return compiled
+            raise DeviceError(f"standalone run failed in {self.directory}: {err}") from err
+        finally:
+            # run_args arrays are written to static_arrays/ once per distinct value;
+            # remove them so that many epochs do not fill the disk
+            for name in list(dev.run_args_arrays):
+                for suffix in ("", ".lock"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(self.directory, "static_arrays", name + suffix))
+
+    def cleanup(self) -> None:
+        if self._owns_directory and self.directory and os.path.isdir(self.directory):
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    @classmethod
+    def build(cls, construct, duration, config, cxx):
+        import gc
+        from brian2 import Network, ms
+        from brian2.core.operations import NetworkOperation
+        from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+        start = time.perf_counter()
+        owns = config.directory is None
+        directory = (tempfile.mkdtemp(prefix="bioprop_build_") if owns
+                     else os.path.abspath(config.directory))
+        os.makedirs(directory, exist_ok=True)
+        gc.collect()   # free names of dead Brian objects (see _release_code_objects)
+        dev = CPPStandaloneDevice()   # fresh instance: no state shared with other builds
+        prefs = {
+            # 0 = compile without OpenMP (cheaper than OpenMP with one thread)
+            "devices.cpp_standalone.openmp_threads": 0 if config.threads == 1 else int(config.threads),
+            "devices.cpp_standalone.extra_make_args_unix": [f"-j{config.make_jobs}",
+                                                            f"CXX={shlex.quote(cxx)}"],
+        }
+        env = {"CCACHE_BASEDIR": directory} if cxx.startswith("ccache") else {}
+        with _brian_prefs(prefs), _active_device(dev, config.dt_ms * ms):
+            net, handles = _call_construct(construct)
+            objects = _all_objects(net)
+            ops = [obj.name for obj in objects if isinstance(obj, NetworkOperation)]
+            if ops:
+                raise DeviceError(f"network_operation {', '.join(ops)} cannot run in cpp_standalone mode "
+                                  "(Brian2 would silently skip it); express it in equations/"
+                                  "run_regularly, or use DeviceConfig(kind='runtime')")
+            queued = {entry[0] for entry in dev.main_queue}
+            if "run_network" in queued:
+                raise DeviceError("the construct function must not call run(): the device layer makes "
+                                  "the single run per build (each extra run would duplicate the code)")
+            if "seed" in queued:
+                raise DeviceError("the construct function must not call seed(); pass the seed to "
+                                  "CompiledNetwork.run(seed=...)")
+            # A fixed Network name keeps the generated code identical between builds of one
+            # architecture in one process (an auto-named second Network is "network_1",
+            # which changes objects.h and defeats ccache); names only need to be unique
+            # per device, and every build has its own device.
+            net = Network(*net.objects, name="bioprop_network")
+            seed_code, probe_code = _startup_code(dev, objects)
+            dev.insert_code("after_start", seed_code)
+            dev.insert_code("before_network_run", probe_code)
+            net.run(duration)    # recorded only: standalone with build_on_run=False
+            try:
+                with _environ(env):
+                    # pitfall 1: pass the directory here, not to set_device
+                    dev.build(directory=directory, compile=True, run=False, with_output=False)
+            except RuntimeError as err:
+                raise DeviceError(f"compiling the standalone project in {directory} failed: {err} "
+                                  f"(run `make` there to see the compiler output)") from err
+            _release_code_objects(dev, objects)
+        compiled = cls(net, handles, duration, config, dev, directory, owns)
+        compiled.compile_seconds = dev.timers["compile"]["make"]
+        compiled.build_seconds = time.perf_counter() - start
+        return compiled
+
+
+# --------------------------------------------------------------------------- build
+
+def build(construct: Callable[[], tuple[Any, dict]], duration, config: DeviceConfig | None = None
+          ) -> CompiledNetwork:
+    """Construct and (for standalone) compile a network once; see the module docstring.
+
+    construct : called without arguments after the device is selected and
+        ``defaultclock.dt`` set; returns ``(brian2.Network, {name: handle})``.  Must
+        neither call ``run`` nor ``seed``.
+    duration : simulated time of every run (a Brian2 time quantity); compiled in.
+    config : :class:`DeviceConfig` (default: standalone, fresh temporary directory).
+
+    Raises :class:`DeviceError` for a missing compiler (unless ``config.fallback``), a
+    NetworkOperation in standalone mode, a ``run``/``seed`` call inside construct and
+    compilation failures.
+    """
+    config = config or DeviceConfig()
+    duration = _as_duration(duration)
+    if not callable(construct):
+        raise DeviceError("construct must be a function returning (Network, handles)")
+    if config.kind == "cpp_standalone":
+        cxx = compiler_command(config.ccache)
+        missing = [] if cxx else [os.environ.get("CXX", "").strip() or "g++"]
+        if shutil.which("make") is None:
+            missing.append("make")
+        if missing:
+            message = (f"no C++ compiler for Brian2's cpp_standalone device ({' and '.join(missing)} "
+                       "not found). Install one with `apt-get install g++ make` (Debian/Ubuntu), "
+                       "or use the runtime device (DeviceConfig(kind='runtime') / --device runtime)")
+            if not config.fallback:
+                raise DeviceError(message)
+            warnings.warn(message + "; falling back to the runtime device", RuntimeWarning, stacklevel=2)
+        else:
+            return StandaloneNetwork.build(construct, duration, config, cxx)
+    return RuntimeNetwork.build(construct, duration, config)

@@ -28,6 +28,23 @@ epoch presents a new shuffled order without recompiling.  The number of slots, i
 and the timing are compiled in.  After the last slot the TimedArray keeps its last
 row, so the run duration should be ``n_samples * t_slot`` (:func:`stimulus_duration`).
 
+Input neurons inside a rule's network
+-------------------------------------
+Spiking rules that keep all neurons in one ``NeuronGroup`` (one code object per step
+instead of one per population) take their input neurons as equation pieces:
+
+* escape-noise renewal neurons (eRBP's data and label neurons): the hazard is constant
+  within a slot, so the spike train is a renewal process with intervals
+  ``refractory + Exp(rate)``; each neuron holds its next spike time ``t_next``, drawn at
+  each spike (:func:`renewal_reset`) and at each slot start (:func:`renewal_slot_start`,
+  memoryless), and spikes when ``t >= t_next`` (:data:`RENEWAL_SPIKE`) -- no random
+  number per neuron and step;
+* Poisson neurons: :data:`POISSON_SPIKE`, one Bernoulli draw per step;
+* clamped currents: a per-slot TimedArray (:func:`slot_timed_array` with a current
+  unit) read as ``I_clamp = clamp(t, i)``.
+
+The per-slot values (rates in Hz, currents in amp) come as run_args of one row per slot.
+
 Input groups
 ------------
 :func:`input_group` builds a ``NeuronGroup`` with ``threshold='rand() < rate*dt'``
@@ -50,7 +67,8 @@ __all__ = [
     "ESCAPE_RATE0_HZ", "ESCAPE_THRESHOLD", "ESCAPE_WIDTH", "ESCAPE_GAIN", "ESCAPE_OFFSET",
     "ESCAPE_REFRACTORY_MS", "check_pixels", "poisson_rates", "escape_noise_rates",
     "escape_noise_effective_rate", "encode", "stimulus_timed_array", "stimulus_duration",
-    "slot_steps", "input_group",
+    "slot_steps", "input_group", "slot_timed_array", "RENEWAL_SPIKE", "POISSON_SPIKE",
+    "renewal_reset", "renewal_slot_start",
 ]
 
 #: escape-noise data neuron of eRBP (Neftci et al. 2017, Table 2)
@@ -216,3 +234,36 @@ def input_group(stimulus, t_present, t_rest, refractory=None, dt=None, name: str
     extra = {} if refractory is None else {"refractory": refractory}
     return NeuronGroup(n, eqs, threshold="rand() < rate * dt", name=name, namespace=namespace,
                        **clock_args, **extra)
+
+
+#: threshold condition of a renewal input neuron (holds ``t_next : second``)
+RENEWAL_SPIKE = "t >= t_next"
+#: threshold condition of a Poisson input neuron with ``rate : Hz``
+POISSON_SPIKE = "rand() < rate * dt"
+
+
+def renewal_reset(rates: str = "rates", index: str = "i", refractory: str = "data_refractory",
+                  gate: str | None = None) -> str:
+    """Reset statement of an escape-noise renewal neuron: the next spike comes after the
+    absolute refractory period plus an exponential interval at the slot's hazard
+    ``rates(t, index)`` (a 2-D TimedArray in Hz).  ``gate`` (an expression equal to 1
+    for input neurons and 0 for the others) lets the statement sit in a group that
+    holds other neurons too; the ``1e-30*Hz`` keeps silent inputs (rate 0) silent."""
+    draw = f"t + {refractory} - log(1 - rand()) / ({rates}(t, {index}) + 1e-30*Hz)"
+    if gate is None:
+        return f"t_next = {draw}"
+    return f"t_next = t_next + {gate} * ({draw} - t_next)"
+
+
+def renewal_slot_start(rates: str = "rates", index: str = "i") -> str:
+    """Statement run at the start of each slot (``run_regularly(dt=t_slot,
+    when="start")`` on the input neurons): the new slot's hazard applies at once, and
+    the exponential interval is memoryless, so the next spike time is redrawn."""
+    return f"t_next = t - log(1 - rand()) / ({rates}(t, {index}) + 1e-30*Hz)"
+
+
+def slot_timed_array(n_slots: int, n_columns: int, t_slot, unit, name: str):
+    """A zero 2-D TimedArray of one row per slot (``dt = t_slot``) in ``unit`` (Hz for
+    rates, amp for clamp currents); its values come as run_args of each run."""
+    from brian2 import TimedArray
+    return TimedArray(np.zeros((int(n_slots), int(n_columns))) * unit, dt=t_slot, name=name)

@@ -5,39 +5,79 @@ description drives ``bioprop params RULE``, the validation of
 ``--set name=value`` and of workflow configs, and the provenance attributes of
 every result, so nothing about a parameter is written twice.
 
-Values are held as plain numbers *in the parameter's declared unit* (a time
-declared in ``ms`` is the float ``5.0`` for 5 ms).  A user may write the value
-in any unit of the same dimension (``5ms``, ``0.005 s``, ``5*ms``) or as a bare
-number, which is read in the declared unit.
+Units are Brian2's (:mod:`brian2.units`): a parameter declares a unit by its
+Brian2 name (``"ms"``, ``"nA"``, ``"Hz"``; ``"1"`` for dimensionless), a user may
+write the value in any Brian2 unit of the same dimension (``5ms``, ``5*ms``,
+``0.005 s``, ``5000 us``), and :meth:`ParameterSet.resolve` hands dimensioned
+values to the network code as Brian2 quantities (``5. * msecond``), so that no
+module converts units by hand.  A bare number is read in the declared unit.
+Provenance stores every value as a plain number in its declared unit.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .errors import ParameterError
 
-#: unit symbol -> (dimension, factor to the SI unit of that dimension)
-UNITS: dict[str, tuple[str, float]] = {
-    "1": ("dimensionless", 1.0),
-    "s": ("time", 1.0), "ms": ("time", 1e-3), "us": ("time", 1e-6),
-    "V": ("voltage", 1.0), "mV": ("voltage", 1e-3), "uV": ("voltage", 1e-6),
-    "A": ("current", 1.0), "mA": ("current", 1e-3), "uA": ("current", 1e-6),
-    "nA": ("current", 1e-9), "pA": ("current", 1e-12),
-    "S": ("conductance", 1.0), "mS": ("conductance", 1e-3),
-    "uS": ("conductance", 1e-6), "nS": ("conductance", 1e-9),
-    "F": ("capacitance", 1.0), "nF": ("capacitance", 1e-9),
-    "pF": ("capacitance", 1e-12),
-    "Hz": ("frequency", 1.0), "kHz": ("frequency", 1e3),
-}
-
 _NUMBER_UNIT = re.compile(
-    r"^\s*(?P<number>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*\*?\s*(?P<unit>[A-Za-z]*)\s*$")
+    r"^\s*(?P<number>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*\*?\s*(?P<unit>.*?)\s*$")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+_OPERATORS = {ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+@functools.lru_cache(maxsize=1)
+def _unit_names() -> dict:
+    """Brian2's unit names (``second``, ``msecond``, ``ms``) and display symbols (``s``)."""
+    from brian2.core.namespace import DEFAULT_UNITS
+    return {**{str(unit): unit for unit in DEFAULT_UNITS.values()}, **DEFAULT_UNITS}
+
+
+def brian_unit(name: str):
+    """The Brian2 unit called ``name`` (``"1"`` is dimensionless); KeyError if unknown."""
+    from brian2 import Quantity
+    if name == "1":
+        return Quantity(1.0)
+    return _unit_names()[name]
+
+
+def _unit_expression(text: str):
+    """Evaluate a unit expression such as ``ms``, ``mV/ms`` or ``metre**2`` with
+    Brian2's units only (no arbitrary code); ValueError if it is not one."""
+    def value(node):
+        if isinstance(node, ast.Name):
+            return brian_unit(node.id)
+        if isinstance(node, ast.Constant) and node.value == 1:
+            return 1
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            if isinstance(node.op, ast.Pow):
+                if not (isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)):
+                    raise ValueError(text)
+                return value(node.left) ** node.right.value
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError(text)
+    try:
+        return value(ast.parse(text, mode="eval").body)
+    except (SyntaxError, KeyError, TypeError) as err:
+        raise ValueError(text) from err
+
+
+def _dimension_word(unit) -> str:
+    """A name for the dimension of ``unit`` in messages ("time", "current", ...)."""
+    from brian2 import amp, farad, hertz, ohm, second, siemens, volt
+    for word, base in (("time", second), ("voltage", volt), ("current", amp),
+                       ("conductance", siemens), ("capacitance", farad),
+                       ("frequency", hertz), ("resistance", ohm)):
+        if unit.dim is base.dim:
+            return word
+    return "quantity"
 
 
 @dataclass(frozen=True)
@@ -63,15 +103,21 @@ class Parameter:
     source: str = ""
 
     def __post_init__(self):
-        if self.unit not in UNITS:
-            raise ValueError(f"parameter {self.name}: unknown unit {self.unit!r}")
+        try:
+            brian_unit(self.unit)
+        except KeyError:
+            raise ValueError(f"parameter {self.name}: {self.unit!r} is not a Brian2 unit") from None
         if self.kind not in (float, int, bool, str):
             raise ValueError(f"parameter {self.name}: kind must be float, int, bool or str")
         self.validate(self.default)
 
     @property
+    def dimensioned(self) -> bool:
+        return self.unit != "1"
+
+    @property
     def dimension(self) -> str:
-        return UNITS[self.unit][0]
+        return _dimension_word(brian_unit(self.unit)) if self.dimensioned else "dimensionless"
 
     def expected(self) -> str:
         """Human-readable description of the accepted values."""
@@ -80,9 +126,9 @@ class Parameter:
         if self.kind is str:
             return "one of " + ", ".join(self.choices) if self.choices else "a string"
         what = "an integer" if self.kind is int else "a number"
-        if self.unit != "1":
-            others = sorted(u for u, (d, _) in UNITS.items() if d == self.dimension)
-            what = f"a {self.dimension} in {self.unit} (or {', '.join(others)})"
+        if self.dimensioned:
+            what = (f"a {self.dimension} in {self.unit} (any Brian2 unit of that dimension, "
+                    f"e.g. 5*{self.unit})")
         lo = "(" if self.open_low else "["
         hi = ")" if self.open_high else "]"
         if self.low is not None or self.high is not None:
@@ -92,15 +138,18 @@ class Parameter:
         return what
 
     def _fail(self, given) -> ParameterError:
-        unit = "" if self.unit == "1" else f" {self.unit}"
+        unit = f" {self.unit}" if self.dimensioned else ""
         return ParameterError(
             f"parameter {self.name!r}: got {given!r}; expected {self.expected()}"
             f" (default {self.default!r}{unit})")
 
     def parse(self, text: Any) -> Any:
-        """Convert a user value (string from the command line, or a Python
-        value from a config file) to this parameter's kind and unit, and
-        validate it."""
+        """Convert a user value (a string from the command line, a number or Brian2
+        quantity from a config file or script) to this parameter's kind, validate
+        it, and return it as :meth:`validate` does."""
+        from brian2 import Quantity
+        if isinstance(text, Quantity) and self.dimensioned:
+            return self.validate(text)
         if not isinstance(text, str):
             return self.validate(text)
         raw = text.strip()
@@ -115,20 +164,34 @@ class Parameter:
         match = _NUMBER_UNIT.match(raw)
         if not match:
             raise self._fail(text)
-        value = float(match["number"])
-        unit = match["unit"]
-        if unit:
-            if unit not in UNITS or UNITS[unit][0] != self.dimension:
-                raise self._fail(text)
-            value = value * UNITS[unit][1] / UNITS[self.unit][1]
-        if self.kind is int:
-            if not float(value).is_integer():
-                raise self._fail(text)
-            value = int(value)
-        return self.validate(value)
+        number = float(match["number"])
+        if not match["unit"]:
+            return self.validate(number)
+        unit_text = match["unit"]
+        try:
+            unit = _unit_expression("1" + unit_text if unit_text.startswith("/") else unit_text)
+        except ValueError:
+            raise self._fail(text) from None
+        from brian2 import Quantity
+        return self.validate(Quantity(number * unit))
+
+    def magnitude(self, value: Any) -> Any:
+        """``value`` as a plain number in the declared unit (a Brian2 quantity must
+        have the declared dimension; a plain number already is in that unit)."""
+        from brian2 import Quantity
+        from brian2.units.fundamentalunits import have_same_dimensions
+        if not isinstance(value, Quantity):
+            return value
+        declared = brian_unit(self.unit)
+        if not have_same_dimensions(value, declared) or value.ndim != 0:
+            raise self._fail(value)
+        return float(value / declared)
 
     def validate(self, value: Any) -> Any:
-        """Return ``value`` if acceptable, else raise :class:`ParameterError`."""
+        """Check ``value``; return it as a Brian2 quantity for dimensioned parameters
+        and as a plain ``bool``/``int``/``float``/``str`` otherwise.  Raises
+        :class:`ParameterError` naming the parameter and the expected form."""
+        value = self.magnitude(value)
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise self._fail(value)
@@ -151,7 +214,7 @@ class Parameter:
             raise self._fail(value)
         if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
             raise self._fail(value)
-        return value
+        return value * brian_unit(self.unit) if self.dimensioned else value
 
     def describe(self) -> dict:
         """JSON-able description (used for provenance and documentation)."""
@@ -186,7 +249,8 @@ class ParameterSet:
         return [p.name for p in self.parameters]
 
     def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.parameters}
+        """Every default, validated (Brian2 quantities for dimensioned parameters)."""
+        return {p.name: p.validate(p.default) for p in self.parameters}
 
     def extend(self, *extra: Parameter, replace: Iterable[Parameter] = ()) -> "ParameterSet":
         """A new set with ``extra`` appended and same-named ``replace`` swapped in
@@ -214,7 +278,7 @@ class ParameterSet:
     def provenance(self, values: Mapping[str, Any]) -> str:
         """JSON string of ``{name: {"value": v, "unit": u}}`` (NetCDF attributes
         cannot hold dicts or bools, so parameters are stored as JSON)."""
-        return json.dumps({p.name: {"value": values[p.name], "unit": p.unit}
+        return json.dumps({p.name: {"value": p.magnitude(values[p.name]), "unit": p.unit}
                            for p in self.parameters}, sort_keys=False)
 
 

@@ -97,6 +97,11 @@ class LearningRule(abc.ABC):
         epoch, after :meth:`train_epoch`."""
         return self.predict(x), {}
 
+    def coordinates(self) -> dict[str, tuple[Any, dict]]:
+        """Coordinates of the dimensions of the records (``dim -> (values, attrs)``),
+        e.g. the population names of a spiking network."""
+        return {}
+
     def weights(self) -> list[np.ndarray]:
         """Forward weights, one ``(n_post, n_pre)`` array per layer."""
         return []

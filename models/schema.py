@@ -5,15 +5,20 @@ and writes it as NetCDF (engine ``h5netcdf``):
 
 Dimensions
     ``epoch`` (1..E), ``layer`` (1..L, the weight layer feeding layer l),
-    ``population`` (named neuron populations of a spiking network),
-    ``neuron_<k>`` (units of layer k; ``neuron_0`` are the inputs).
+    ``population`` (named neuron populations of a spiking network; the names are
+    the coordinate), ``presentation`` (``train``: the training presentation, learning
+    on; ``test``: the test presentation, learning off -- the word ``phase`` is kept
+    for the phases within one sample slot), ``neuron_<k>`` (units of layer k;
+    ``neuron_0`` are the inputs).
 
 Variables (every one has ``units`` and ``long_name``)
     ``train_accuracy(epoch)``, ``test_accuracy(epoch)`` -- always, fractions in [0, 1];
     ``validation_accuracy(epoch)`` -- when a validation split was asked for;
     ``weight_<k>(neuron_<k>, neuron_<k-1>)`` -- final forward weights, optional;
-    any per-epoch variable a rule records, e.g. ``firing_rate(epoch, population)``
-    in Hz, ``synops_per_sample(epoch, phase)``, ``update_angle(epoch, layer)`` in degrees.
+    every spiking rule (:func:`spiking_records`): ``firing_rate(epoch, presentation,
+    population)`` in Hz, ``synops_per_sample(epoch, presentation)``,
+    ``wall_ms_per_sample(epoch, presentation)``; any other per-epoch variable a rule
+    records, e.g. ``update_angle(epoch, layer)`` in degrees.
 
 Global attributes (CF-style plus provenance)
     ``Conventions``, ``title``, ``source``, ``history``, ``rule``, ``dataset``,
@@ -22,8 +27,9 @@ Global attributes (CF-style plus provenance)
     ``brian2_version``, ``numpy_version``, ``wall_clock_seconds``, ``created``.
 
 NetCDF attributes cannot be bool, dict or None: structured values are JSON
-strings.  Runs combine along ``rule``, ``dataset`` and ``seed`` with
-:func:`bioprop.analysis.results.combine_runs`.
+strings.  Runs combine along :data:`RUN_DIMS` (``rule``, ``dataset``, ``seed``) with
+:func:`bioprop.analysis.results.combine_runs`; combined files are written and read
+with :func:`write_combined` and :func:`read_combined`.
 """
 from __future__ import annotations
 
@@ -49,6 +55,11 @@ SCHEMA_VERSION = "1"
 EPOCH = "epoch"
 LAYER = "layer"
 POPULATION = "population"
+PRESENTATION = "presentation"
+#: coordinate values of ``presentation``: the training pass (learning on) and the test pass
+PRESENTATIONS = ("train", "test")
+#: run-level attributes that become dimensions when runs are combined
+RUN_DIMS = ("rule", "dataset", "seed")
 
 REQUIRED_VARIABLES = ("train_accuracy", "test_accuracy")
 REQUIRED_ATTRS = ("Conventions", "title", "source", "history", "rule", "dataset",
@@ -99,12 +110,15 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
                 weights: list[np.ndarray] | None = None, weight_units: str = "1",
                 wall_clock_seconds: float,
                 title: str | None = None, command: str | None = None,
-                label: str | None = None) -> xr.Dataset:
+                label: str | None = None,
+                coords: Mapping[str, tuple[Any, dict]] | None = None) -> xr.Dataset:
     """Assemble a result Dataset that follows the schema.
 
     ``epoch_variables`` maps a name to ``(dims, values, attrs)`` where dims
     starts with ``epoch`` and attrs has at least ``units`` and ``long_name``.
-    ``label`` names the run's variant in combined results (default: ``rule``).
+    ``coords`` maps a dimension of those variables to ``(values, attrs)``, e.g.
+    :func:`spiking_coordinates`.  ``label`` names the run's variant in combined
+    results (default: ``rule``).
     """
     n_epochs = len(train_accuracy)
     epochs = np.arange(1, n_epochs + 1)
@@ -124,7 +138,10 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
         data_vars[weight_name(k)] = (
             (neuron_dim(k), neuron_dim(k - 1)), np.asarray(w),
             {"units": weight_units, "long_name": f"synaptic weight from layer {k - 1} to layer {k}"})
-    ds = xr.Dataset(data_vars, coords={EPOCH: (EPOCH, epochs, {"units": "1", "long_name": "training epoch"})})
+    coordinates = {EPOCH: (EPOCH, epochs, {"units": "1", "long_name": "training epoch"})}
+    for dim, (values, attrs) in (coords or {}).items():
+        coordinates[dim] = (dim, np.asarray(values), dict(attrs))
+    ds = xr.Dataset(data_vars, coords=coordinates)
     if LAYER in ds.dims:
         ds = ds.assign_coords({LAYER: (LAYER, np.arange(1, ds.sizes[LAYER] + 1),
                                        {"units": "1", "long_name": "weight layer (1 = first hidden)"})})
@@ -204,6 +221,62 @@ def read_result(path: str | os.PathLike) -> xr.Dataset:
         ds = ds.load()
     validate(ds)
     return ds
+
+
+def write_combined(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write combined runs (:func:`bioprop.analysis.results.combine_runs`) atomically."""
+    missing = [dim for dim in RUN_DIMS if dim not in ds.dims]
+    if missing:
+        raise ResultError(f"combined results lack the run dimensions {', '.join(missing)}")
+    path = Path(path)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        ds.to_netcdf(tmp, engine=ENGINE)
+    return path
+
+
+def read_combined(path: str | os.PathLike) -> xr.Dataset:
+    """Open a combined file (loaded into memory, file closed)."""
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as err:
+        raise ResultError(f"cannot read combined results {path}: {err}") from None
+    missing = [dim for dim in RUN_DIMS if dim not in ds.dims]
+    if missing:
+        raise ResultError(f"{path} is not a combined result file (no {', '.join(missing)} dimension)")
+    return ds
+
+
+def spiking_coordinates(population_names) -> dict[str, tuple[Any, dict]]:
+    """Coordinates of the records every spiking rule writes (:func:`spiking_records`)."""
+    return {
+        POPULATION: (np.asarray(list(population_names), dtype=object),
+                     {"long_name": "neuron population of the spiking network"}),
+        PRESENTATION: (np.asarray(PRESENTATIONS, dtype=object),
+                       {"long_name": "presentation of the data: train = training pass (learning on), "
+                                     "test = test pass (learning off, label inputs silent)"}),
+    }
+
+
+def spiking_records(*, firing_rate_hz, synops_per_sample, wall_ms_per_sample,
+                    device_kind: str) -> dict[str, tuple[tuple[str, ...], Any, dict]]:
+    """One epoch's records of a spiking rule, for the training and the test presentation.
+
+    firing_rate_hz : ``(2, n_populations)`` mean rate per neuron of each population;
+    synops_per_sample, wall_ms_per_sample : ``(2,)``; row/entry 0 = train, 1 = test.
+    """
+    return {
+        "firing_rate": ((PRESENTATION, POPULATION), np.asarray(firing_rate_hz, float), {
+            "units": "Hz", "long_name": "mean firing rate per neuron by population"}),
+        "synops_per_sample": ((PRESENTATION,), np.asarray(synops_per_sample, float), {
+            "units": "1", "long_name": "synaptic events per sample presentation",
+            "note": "transmitted events (expected number for stochastic synapses) of all synapses; "
+                    "noise inputs not counted"}),
+        "wall_ms_per_sample": ((PRESENTATION,), np.asarray(wall_ms_per_sample, float), {
+            "units": "ms", "long_name": "wall-clock time per sample presentation",
+            "device": device_kind}),
+    }
 
 
 def json_attr(ds: xr.Dataset, name: str) -> Any:

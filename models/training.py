@@ -77,6 +77,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
             records.append({**result.variables, **test_records})
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
         weights = rule.weights() if keep_weights else None
+        coords = rule.coordinates()
     finally:
         rule.close()
     device_info = {"family": rule_cls.family}
@@ -89,7 +90,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
         weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start,
-        label=label)
+        label=label, coords=coords)
     result["train_accuracy"].attrs["comment"] = (
         "online, while the samples were presented" if online_train else
         "learning off, after each epoch, on "

@@ -5,13 +5,13 @@ import sys
 import pytest
 
 from bioprop.models import schema
-from bioprop.models.cli import build_parser, main
+from bioprop.analysis.cli import build_parser, main
 from conftest import FASHION_SYSTEM, SHARED_MNIST
 
 
 def _run(*args):
     """Run the real console entry point in a subprocess (to see tracebacks)."""
-    return subprocess.run([sys.executable, "-m", "bioprop.models.cli", *args],
+    return subprocess.run([sys.executable, "-m", "bioprop.analysis.cli", *args],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -34,7 +34,7 @@ def test_every_subcommand_has_help(argv, capsys):
     (["params", "nosuchrule"], "unknown rule"),
 ])
 def test_user_errors_are_one_line_exit_2(args, fragment, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bioprop.models.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bioprop.analysis.cli", *args], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr

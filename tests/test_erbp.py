@@ -15,11 +15,11 @@ DT_MS = 0.1
 
 def _tiny(overrides=None, n_inputs=4, hidden=(1,), n_classes=1, n_slots=1, stochastic=False):
     """Runtime Brian2 network of the rule's equations; returns (network, handles, layout, params)."""
-    from brian2 import defaultclock, ms, prefs
+    from brian2 import amp, defaultclock, ms, prefs
     prefs.codegen.target = "cython"
     defaultclock.dt = DT_MS * ms
     params = ERBP.parameters.resolve(overrides or {})
-    lay = nm.make_layout(n_inputs, n_classes, hidden, params["w_error"] * 1e-9,
+    lay = nm.make_layout(n_inputs, n_classes, hidden, float(params["w_error"] / amp),
                          params["feedback_scale"], np.random.default_rng(0))
     network, handles = nm.make_construct(lay, params, n_slots, stochastic)()
     return network, handles, lay, params
@@ -58,21 +58,21 @@ def test_soma_subthreshold_response_matches_analytic(hold_current):
     net.I[k] = I0 * nA
     if hold_current:                          # constant current: exact coupling R (1 - a_soma)
         net.a_syn[k] = 1.0
-        net.c_soma[k] = 1e9 / p["g_soma"] * -np.expm1(-DT_MS / p["tau_soma"]) * ohm
+        net.c_soma[k] = 1 / p["g_soma"] * -np.expm1(-DT_MS * ms / p["tau_soma"])
     mon = StateMonitor(net, ["soma", "I"], record=[k], when="end")
     network.add(mon)
     network.run(20 * ms)
     t = mon.t / ms + DT_MS                    # the update at step n gives V((n+1) dt)
     v = mon.soma[0] / mV
-    R_mV_per_nA = 1e3 / p["g_soma"]           # 1 nA * 1 GOhm = 1000 mV
-    tau_m, tau_s = p["tau_soma"], p["tau_syn"]
+    R_mV_per_nA = float(nA / p["g_soma"] / mV)   # 1 nA * 1 GOhm = 1000 mV
+    tau_m, tau_s = float(p["tau_soma"] / ms), float(p["tau_syn"] / ms)
     if hold_current:
         expected = R_mV_per_nA * I0 * (1 - np.exp(-t / tau_m))
     else:
         expected = R_mV_per_nA * I0 * tau_s / (tau_s - tau_m) * (np.exp(-t / tau_s) - np.exp(-t / tau_m))
         np.testing.assert_allclose(mon.I[0] / nA, I0 * np.exp(-t / tau_s), rtol=1e-9)
     np.testing.assert_allclose(v, expected, rtol=1e-9, atol=1e-9)
-    assert v.max() < p["v_thresh"]
+    assert v.max() < float(p["v_thresh"] / mV)
 
 
 def _hand_made_run(plastic):
@@ -100,8 +100,9 @@ def _hand_made_run(plastic):
 
 
 def test_weight_update_matches_rule_hand_made_spikes():
+    from brian2 import nA
     dw, p, U0 = _hand_made_run(plastic=True)
-    step = p["eta"] * U0                    # nA, positive dendrite -> potentiation
+    step = float(p["eta"] / nA) * U0        # nA, positive dendrite -> potentiation
     np.testing.assert_allclose(dw, [0.0, step, step, 0.0], rtol=1e-9, atol=1e-15)
 
 
@@ -113,7 +114,7 @@ def test_no_weight_update_when_not_plastic():
 @pytest.mark.parametrize("output_current, label_hazard", [(0.0, None), (0.3, 100.0)])
 def test_error_neurons_follow_rectified_difference(output_current, label_hazard):
     """E+ ~ w_E/V_T (label - prediction)+ and E- ~ w_E/V_T (prediction - label)+."""
-    from brian2 import Hz, nA, second
+    from brian2 import Hz, mV, nA, second
     from bioprop.models.encoding import escape_noise_rates
     network, h, lay, p = _tiny({"noise_weight": 0.0}, n_inputs=1)
     net = h["net"]
@@ -128,7 +129,7 @@ def test_error_neurons_follow_rectified_difference(output_current, label_hazard)
     rate = net.count[:] / T
     label, pred = rate[lay.n_inputs], rate[o]
     e_plus, e_minus = rate[lay.err_plus[0]], rate[lay.err_minus[0]]
-    gain = p["w_error"] * 1e3 / p["g_soma"] / p["v_thresh"]          # 0.9
+    gain = float(p["w_error"] / p["g_soma"] / p["v_thresh"])          # 0.9
     assert label > 50
     if output_current == 0.0:
         assert pred == 0

@@ -17,8 +17,33 @@ PARAMS = ParameterSet((TAU, ETA,
 
 @pytest.mark.parametrize("text, expected", [("5", 5.0), ("5ms", 5.0), ("5 ms", 5.0), ("5*ms", 5.0),
                                             ("0.005s", 5.0), ("2500us", 2.5), ("1e1 ms", 10.0)])
-def test_time_values_convert_to_declared_unit(text, expected):
-    assert TAU.parse(text) == pytest.approx(expected)
+def test_time_values_become_brian2_quantities(text, expected):
+    from brian2 import ms
+    value = TAU.parse(text)
+    assert value.dim is ms.dim and float(value / ms) == pytest.approx(expected)
+
+
+RATE = Parameter("noise_rate", 1000.0, "noise rate", unit="Hz", low=0)
+
+
+@pytest.mark.parametrize("text, expected", [("2 kHz", 2000.0), ("1e3/second", 1000.0),
+                                            ("0.5 / ms", 500.0), ("3*Hz", 3.0)])
+def test_any_brian2_unit_of_the_dimension(text, expected):
+    from brian2 import Hz
+    assert float(RATE.parse(text) / Hz) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["2 ms", "5 kHz*ms", "3 __import__", "1 Hz**0.5"])
+def test_foreign_dimensions_and_non_units_refused(text):
+    with pytest.raises(ParameterError, match="noise_rate.*frequency in Hz"):
+        RATE.parse(text)
+
+
+def test_quantities_from_scripts_are_checked():
+    from brian2 import mV, ms, second
+    assert float(TAU.parse(0.02 * second) / ms) == pytest.approx(20.0)
+    with pytest.raises(ParameterError, match="tau_dendrite"):
+        TAU.parse(5 * mV)
 
 
 @pytest.mark.parametrize("text", ["5mV", "5 Hz", "five", "-1ms", "0", "5 parsecs", "nan"])
@@ -46,7 +71,8 @@ def test_resolve_rejects_unknown_names_listing_known_ones():
     with pytest.raises(ParameterError, match="unknown parameter 'etta'.*known parameters: tau_dendrite, eta"):
         PARAMS.resolve({"etta": "1"}, rule="erbp")
     values = PARAMS.resolve({"eta": "1e-3", "tau_dendrite": "0.01 s"})
-    assert values["eta"] == 1e-3 and values["tau_dendrite"] == pytest.approx(10.0)
+    from brian2 import ms
+    assert values["eta"] == 1e-3 and float(values["tau_dendrite"] / ms) == pytest.approx(10.0)
     assert values["plastic"] is True  # untouched defaults kept
 
 

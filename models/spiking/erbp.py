@@ -45,19 +45,22 @@ learns slowly: after 10,000 samples it classifies 4-8 points below a logistic re
 of its own hidden layer's spike counts, with or without learning in the hidden layer
 (``hidden_feedback_scale=0``), and larger steps make it worse.
 
-Run pattern: one build per rule instance (architecture and parameters); each epoch runs
-it in fixed-size chunks of ``chunk_slots`` sample slots (the last padded with blank
-samples that are ignored), weights and the ``plastic`` flag passed as run_args.
+Run pattern (:mod:`.presentation`, shared by every spiking rule): one build per rule
+instance (architecture and parameters); each epoch runs it in fixed-size chunks of
+``chunk_slots`` sample slots (the last padded with blank samples that are ignored),
+weights and the ``plastic`` flag passed as run_args.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from brian2 import Hz, amp, nA
 
+from ..encoding import escape_noise_rates
+from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
-from ..rules import EpochResult, LearningRule, register
+from ..rules import register
 from . import erbp_network as netmod
+from .presentation import QuantizationGrid, SlotPresentationRule
 
 PAPER = ("Neftci, Augustine, Paul & Detorakis (2017) Event-driven random back-propagation: "
          "enabling neuromorphic deep learning machines. Front. Neurosci. 11:324")
@@ -116,182 +119,69 @@ PARAMETERS = ParameterSet((
 ))
 
 
-def _escape_rates(pixels):
-    from ..encoding import escape_noise_rates
-    return escape_noise_rates(pixels)
+class _ERBPBase(SlotPresentationRule):
+    """The eRBP network on the shared slot presentation: layout, initial weights, the
+    per-slot input rates, weights as run_args, and classification by output counts."""
 
-
-class _ERBPBase(LearningRule):
-    family = "spiking"
     reference = PAPER
     stochastic = False
-    train_eval_limit = 1000
     weight_units = "nA"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         p = self.params
         if p["weight_levels"] == 1:
-            from ..errors import ParameterError
             raise ParameterError("weight_levels must be 0 (off) or at least 2")
+        self.schedule = netmod.schedule(p)
         self.layout = netmod.make_layout(self.n_inputs, self.n_classes, self.hidden,
-                                         p["w_error"] * 1e-9, p["feedback_scale"], self.rng,
+                                         float(p["w_error"] / amp), p["feedback_scale"], self.rng,
                                          p["hidden_feedback_scale"])
         lay = self.layout
         # initial weights (A), in synapse order
         self.w = lay.syn_w_fixed.copy()
         for sl, (n_post, n_pre) in lay.weight_slices:
-            bound = p["init_scale"] * np.sqrt(6.0 / (n_pre + n_post)) * 1e-9
+            bound = float(p["init_scale"] * np.sqrt(6.0 / (n_pre + n_post)) * nA / amp)
             self.w[sl] = self.rng.uniform(-bound, bound, size=sl.stop - sl.start)
         if p["weight_levels"] > 0:
-            step, k_min, k_max = netmod.quantization_grid(p["weight_levels"], p["weight_max"] * 1e-9)
-            plastic = lay.syn_plastic
-            self.w[plastic] = np.clip(np.round(self.w[plastic] / step), k_min, k_max) * step
-        self.degree = netmod.out_degree(lay, p["p_release"])
-        self._builds = {}
-        self._train_summary = None    # (synops, rates, ms per sample) of the latest epoch
+            grid = QuantizationGrid(p["weight_levels"], float(p["weight_max"] / amp))
+            self.w[lay.syn_plastic] = grid.nearest(self.w[lay.syn_plastic])
+        self.populations = lay.populations()
+        self.out_degree = netmod.out_degree(lay, p["p_release"])
         sizes = self.layer_sizes
         self.macs = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
-    # ------------------------------------------------------------------ building
-    def _config(self):
-        from ..device import DeviceConfig
-        return self.device if self.device is not None else DeviceConfig()
+    # ------------------------------------------------------------------ the network
+    def construct(self, n_slots):
+        return netmod.make_construct(self.layout, self.params, n_slots, self.stochastic)
 
-    def _build(self, n_samples):
-        """The compiled network for chunks of K slots (standalone: always chunk_slots;
-        runtime, where a build is cheap: min(chunk_slots, n_samples) to avoid padding)."""
-        from brian2 import ms
-        from ..device import build
-        config = self._config()
-        k = self.params["chunk_slots"]
-        if config.kind == "runtime":
-            k = min(k, n_samples)
-            if k not in self._builds and self._builds:
-                # reuse a larger existing build rather than make a new one when cheap
-                larger = [b for b in self._builds if b >= k and b <= 2 * k]
-                if larger:
-                    k = min(larger)
-        if k not in self._builds:
-            construct = netmod.make_construct(self.layout, self.params, k, self.stochastic)
-            self._builds[k] = build(construct, k * self.params["t_sample"] * ms, config)
-        return k, self._builds[k]
-
-    # ------------------------------------------------------------------ running
-    def _rates(self, x, y, label_on):
-        """Input rates (Hz) of ``inp``: escape-noise data rates, labels as white pixels."""
+    def slot_inputs(self, x, y, learning):
+        """Input rates (Hz) of the data and label neurons: escape-noise rates of the pixels,
+        and while learning the label's neuron at the rate of a white pixel."""
         n = len(x)
         rates = np.zeros((n, self.layout.n_inp))
-        rates[:, :self.n_inputs] = _escape_rates(np.clip(x, 0.0, 1.0))
-        if label_on:
-            rates[np.arange(n), self.n_inputs + np.asarray(y, int)] = float(_escape_rates(1.0))
-        return rates
+        rates[:, :self.n_inputs] = escape_noise_rates(np.clip(x, 0.0, 1.0))
+        if learning:
+            rates[np.arange(n), self.n_inputs + np.asarray(y, int)] = float(escape_noise_rates(1.0))
+        return {"rates": rates * Hz}
 
-    def _simulate(self, x, y, plastic):
-        """Present all samples in chunks; returns per-slot spike counts (n, n_net)."""
-        from brian2 import Hz, amp
-        n = len(x)
-        k, compiled = self._build(n)
-        rates = self._rates(x, y, label_on=plastic)
-        counts = []
-        n_chunks = -(-n // k)
-        bar = None
-        if n_chunks > 1 and self.progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, unit="sample", leave=False, mininterval=10,
-                       desc=f"{self.name} {'train' if plastic else 'test'}")
-        start = time.perf_counter()
-        for c in range(n_chunks):
-            part = np.zeros((k, self.layout.n_inp))
-            rows = rates[c * k:(c + 1) * k]
-            part[:len(rows)] = rows
-            run_args = {"rates": np.ascontiguousarray(part) * Hz, "syn.w": self.w * amp,
-                        "net.plastic": 1.0 if plastic else 0.0}
-            compiled.run(run_args, seed=int(self.rng.integers(2 ** 31)))
-            if plastic:
-                self.w = compiled.get("syn.w")
-            mon = compiled.handles["counts"]
-            # a monitor's attribute is a plain array, not a VariableView: make the view
-            rec = compiled.get(mon.variables["count"].get_addressable_value("count", mon))
-            final = np.asarray(compiled.get("net.count"))
-            rec = np.asarray(rec).reshape(-1, final.size)[:k]
-            cum = np.concatenate([rec, final[None, :]]).astype(np.int64)
-            counts.append(np.diff(cum, axis=0)[:len(rows)])
-            if bar is not None:
-                bar.update(len(rows))
-        if bar is not None:
-            bar.close()
-        wall = time.perf_counter() - start
-        return np.concatenate(counts), wall
+    def state_run_args(self, learning):
+        return {"syn.w": self.w * amp, "net.plastic": 1.0 if learning else 0.0}
 
-    def _present(self, x):
-        """Present ``x`` with learning off and label neurons silent: (counts, wall)."""
-        x = np.asarray(x)
-        return self._simulate(x, np.zeros(len(x), int), plastic=False)
+    def read_state(self, compiled):
+        self.w = compiled.get("syn.w")
 
-    def _summaries(self, c_net, wall):
-        lay = self.layout
-        n = len(c_net)
-        o0, o1 = lay.output
-        predictions = np.argmax(c_net[:, o0:o1], axis=1)   # ties -> lowest index
-        synops = float(np.mean(c_net @ self.degree)) if n else float("nan")
-        seconds = n * self.params["t_sample"] * 1e-3
-        rates = []
-        for _name, a, b in lay.populations():
-            rates.append(c_net[:, a:b].sum() / ((b - a) * seconds) if n else np.nan)
-        return predictions, synops, np.array(rates), 1e3 * wall / max(n, 1)
+    def classify(self, counts):
+        o0, o1 = self.layout.output
+        return np.argmax(counts[:, o0:o1], axis=1)   # ties -> lowest index
 
-    # ------------------------------------------------------------------ contract
-    def train_epoch(self, x, y):
-        # No online predictions: the label drives learning during the presentation
-        # being scored, which inflates accuracy (0.99 seen on random inputs).
-        c_net, wall = self._simulate(np.asarray(x), np.asarray(y), plastic=True)
-        self._train_summary = self._summaries(c_net, wall)[1:]
-        return EpochResult()
-
-    def population_counts(self, x) -> dict[str, np.ndarray]:
-        """Spike counts per presentation of ``x`` with learning off (labels silent):
-        population name (``data``, ``label``, ``hidden_1``..., ``output``, ``error``) ->
-        array (n_samples, n_neurons), e.g. to decode what a hidden layer represents."""
-        counts, _ = self._present(x)
-        return {name: counts[:, a:b] for name, a, b in self.layout.populations()}
-
-    def predict(self, x):
-        return self._summaries(*self._present(x))[0]
-
-    def evaluate(self, x):
-        """Test predictions, and this epoch's records with index 0 of ``phase`` the
-        training presentation and index 1 this test presentation."""
-        pred, *test = self._summaries(*self._present(x))
-        (syn_tr, rates_tr, ms_tr), (syn_te, rates_te, ms_te) = self._train_summary, test
-        pops = ", ".join(name for name, *_ in self.layout.populations())
-        phase = "index 0 = training (learning on), 1 = testing (learning off, label neurons silent)"
-        return pred, {
-            "synops_per_sample": (("phase",), np.array([syn_tr, syn_te]), {
-                "units": "1", "long_name": "synaptic events per sample presentation", "phase": phase,
-                "note": "transmitted events (expected number for blank-out synapses) of all "
-                        "synapses, forward, error and feedback; somatic noise not counted"}),
-            "rate_network_macs_per_sample": ((), float(self.macs), {
-                "units": "1", "long_name": "multiply-accumulates per sample of the equivalent "
-                "rate network, forward and backward: 2 * sum_l n_l n_(l+1)"}),
-            "firing_rate": (("phase", "population"), np.vstack([rates_tr, rates_te]), {
-                "units": "Hz", "long_name": "mean firing rate by population", "phase": phase,
-                "population_names": pops}),
-            "wall_ms_per_sample": (("phase",), np.array([ms_tr, ms_te]), {
-                "units": "ms", "long_name": "wall-clock time per sample presentation", "phase": phase,
-                "device": self._config().kind}),
-        }
+    def extra_records(self):
+        return {"rate_network_macs_per_sample": ((), float(self.macs), {
+            "units": "1", "long_name": "multiply-accumulates per sample of the equivalent "
+            "rate network, forward and backward: 2 * sum_l n_l n_(l+1)"})}
 
     def weights(self):
-        out = []
-        for sl, (n_post, n_pre) in self.layout.weight_slices:
-            out.append(self.w[sl].reshape(n_pre, n_post).T * 1e9)   # nA
-        return out
-
-    def close(self):
-        for compiled in self._builds.values():
-            compiled.cleanup()
-        self._builds.clear()
+        return [(self.w[sl].reshape(n_pre, n_post).T * amp / nA)
+                for sl, (n_post, n_pre) in self.layout.weight_slices]
 
 
 @register

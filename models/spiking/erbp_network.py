@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import encoding
+from ..errors import ParameterError
+from .presentation import PhaseSchedule, QuantizationGrid, slot_counter, stochastic_release
+
 # --------------------------------------------------------------------------- equations
 
 #: all neurons.  Two-compartment neuron (paper eqs. for V, U and I_syn; Auryn ``SIFGroup``):
@@ -72,32 +76,30 @@ plastic : 1 (shared)
 #: Error neurons are clipped at zero and silenced when plasticity is off (testing).
 #: ``w_step`` precomputes the weight change of one presynaptic event (paper's rule
 #: dW_ij = eta U_i Theta(I_i) per presynaptic spike, boxcar Theta = [b_min < I < b_max]),
-#: zero in the first t_settle of each slot and while not plastic, so that a synaptic
-#: event costs one addition and each neuron two comparisons per step.
+#: zero in the slot's ``settle`` phase (:func:`schedule`) and while not plastic, so that a
+#: synaptic event costs one addition and each neuron two comparisons per step.
 NET_UPDATE = """
 soma = (soma * a_soma + c_soma * I + noise_kick * int(rand() < noise_p)) * int(t > t_ref_end)
 soma = (soma - is_err * clip(soma, -inf*volt, 0*volt)) * (1 - is_err * (1 - plastic))
 I = I * a_syn
 dendrite = dendrite * a_dend
-w_step = eta * dendrite * int(I > b_min) * int(I < b_max) * plastic * int((t % t_slot) >= t_settle)
+w_step = eta * dendrite * int(I > b_min) * int(I < b_max) * plastic * ({learning_gate})
 """
 #: data and label neurons (paper Sec. 2.3.1, Table 2; Auryn ``SRM0Group``): escape-noise
-#: neurons with hazard rate = 100 Hz exp((I_in - 0.1)/0.05), I_in = 0.5 pixel - 0.215
-#: (:func:`bioprop.models.encoding.escape_noise_rates`, from the TimedArray ``rates``),
-#: and an absolute refractory period.  The hazard is constant within a slot, so the spike
-#: train is a renewal process with intervals ``refractory + Exp(rate)``; at the start of
-#: each slot the new rate applies (memoryless: redraw).
-NET_THRESHOLD = "soma > v_thresh or t >= t_next"
+#: renewal neurons (:mod:`bioprop.models.encoding`) with hazard rate = 100 Hz
+#: exp((I_in - 0.1)/0.05), I_in = 0.5 pixel - 0.215 (:func:`~bioprop.models.encoding.
+#: escape_noise_rates`, from the TimedArray ``rates``), and an absolute refractory period.
+NET_THRESHOLD = f"soma > v_thresh or {encoding.RENEWAL_SPIKE}"
 #: reset to 0 (two-compartment) or subtract the threshold (error neurons); inputs draw
 #: their next spike time (``i % n_inp`` keeps the TimedArray index in range; the result
 #: is multiplied by is_inp = 0 for the others)
-NET_RESET = """
+NET_RESET = f"""
 soma = is_err * (soma - v_thresh)
 t_ref_end = t + ref - 0.5 * dt
-t_next = t_next + is_inp * (t + data_refractory - log(1 - rand()) / (rates(t, i % n_inp) + 1e-30*Hz) - t_next)
+{encoding.renewal_reset(index="i % n_inp", gate="is_inp")}
 count += 1
 """
-INPUT_SLOT_START = "t_next = t - log(1 - rand()) / (rates(t, i) + 1e-30*Hz)"
+INPUT_SLOT_START = encoding.renewal_slot_start()
 
 SYN_EQS = """
 w : amp
@@ -113,24 +115,14 @@ w += w_step_post * int(g == 0)
 """
 #: blank-out (eRBP with stochastic synapses, paper Sec. 2.3.3): a plastic synapse
 #: transmits, and learns, with probability p_rel_post (1 for error neurons); the feedback
-#: pathway is reliable
-SYN_PRE_STOCHASTIC = """
-tr = int(rand() < p_rel_post)
-I_post += w * tr
-dendrite_post += g
-w += w_step_post * int(g == 0) * tr
-"""
-#: limited precision: after an update the weight is stochastically rounded to the grid
-#: of ``weight_levels`` values k * delta_w in [w_lo, w_hi] (unbiased rounding)
-QUANTIZE = ("\nw = w + int(w_step_post != 0*delta_w) * int(g == 0) * "
-            "(clip(floor(w / delta_w + rand()) * delta_w, w_lo, w_hi) - w)")
-
-
-def quantization_grid(levels: int, w_max: float) -> tuple[float, int, int]:
-    """``(delta, k_min, k_max)``: the ``levels`` weights ``k * delta``, k_min <= k <= k_max,
-    0 included, spanning [-w_max, w_max) (delta = w_max / (levels // 2))."""
-    delta = w_max / max(levels // 2, 1)
-    return delta, -(levels // 2), (levels - 1) // 2
+#: pathway onto dendrites is reliable
+SYN_PRE_STOCHASTIC = stochastic_release(SYN_PRE, "p_rel_post", reliable=("dendrite_post",))
+def schedule(p: dict) -> PhaseSchedule:
+    """The slot of one sample: ``settle`` (no learning; authors' code: weights change
+    only when clock % 2500 > 500) then ``learn``."""
+    if p["t_settle"] > p["t_sample"]:
+        raise ParameterError(f"t_settle ({p['t_settle']}) must not exceed t_sample ({p['t_sample']})")
+    return PhaseSchedule([("settle", p["t_settle"]), ("learn", p["t_sample"] - p["t_settle"])])
 
 
 # --------------------------------------------------------------------------- layout
@@ -178,6 +170,7 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
     neuron's row shifted to sum to zero.  Feedback weights are multiplied by
     ``feedback_scale`` (the dendritic jump per error spike), those onto hidden
     dendrites also by ``hidden_feedback_scale`` (0: only the output layer learns).
+    The layout's arrays are plain numbers in SI units (``w_error`` and weights in amp).
     """
     lay = Layout(n_inputs, n_classes, tuple(hidden))
     lay.n_inp = n_inputs + n_classes
@@ -237,27 +230,28 @@ def out_degree(lay: Layout, p_release: float) -> np.ndarray:
 def make_construct(lay: Layout, p: dict, n_slots: int, stochastic: bool):
     """The ``construct`` function for :func:`bioprop.models.device.build`.
 
-    ``p`` holds the rule's resolved parameters (in their declared units).  The TimedArray
-    ``rates`` has one row per slot and one column per data/label neuron (Hz).
+    ``p`` holds the rule's resolved parameters (Brian2 quantities where they have
+    units).  The TimedArray ``rates`` has one row per slot and one column per
+    data/label neuron (Hz).
     """
     def construct():
-        from brian2 import (Hz, Network, NeuronGroup, StateMonitor, Synapses, TimedArray,
-                            amp, defaultclock, mV, ms, nA, ohm, second, volt)
+        from brian2 import Hz, Network, NeuronGroup, Synapses, amp, defaultclock, ohm, second, volt
         dt = float(defaultclock.dt / second)
-        n_slot_steps = round(p["t_sample"] * 1e-3 / dt)
-        t_slot = n_slot_steps * dt * second
-        rates = TimedArray(np.zeros((n_slots, lay.n_inp)) * Hz, dt=t_slot, name="rates")
-        tau_syn, tau_soma, tau_dend = (p["tau_syn"] * 1e-3, p["tau_soma"] * 1e-3,
-                                       p["tau_dendrite"] * 1e-3)
-        R = 1.0 / (p["g_soma"] * 1e-9)   # ohm
+        slots = schedule(p)
+        t_slot = slots.slot_duration(defaultclock.dt)
+        rates = encoding.slot_timed_array(n_slots, lay.n_inp, t_slot, Hz, "rates")
+        tau_syn, tau_soma, tau_dend = (float(p["tau_syn"]), float(p["tau_soma"]),
+                                       float(p["tau_dendrite"]))
+        R = float(1.0 / p["g_soma"])   # ohm
         a_syn, a_soma = np.exp(-dt / tau_syn), np.exp(-dt / tau_soma)
         c_soma = R * tau_syn / (tau_syn - tau_soma) * (a_syn - a_soma)
         namespace = {
-            "rates": rates, "n_inp": lay.n_inp, "data_refractory": p["data_refractory"] * ms,
-            "eta": p["eta"] * nA, "b_min": p["b_min"] * nA, "b_max": p["b_max"] * nA,
-            "t_slot": t_slot, "t_settle": p["t_settle"] * ms,
-            "noise_kick": R * p["noise_weight"] * 1e-9 * volt, "v_thresh": p["v_thresh"] * mV,
+            "rates": rates, "n_inp": lay.n_inp, "data_refractory": p["data_refractory"],
+            "eta": p["eta"], "b_min": p["b_min"], "b_max": p["b_max"],
+            "noise_kick": R * float(p["noise_weight"] / amp) * volt, "v_thresh": p["v_thresh"],
+            **slots.namespace(defaultclock.dt),
         }
+        update = NET_UPDATE.format(learning_gate=slots.expression({"learn": 1}))
         net = NeuronGroup(lay.n_net, NET_EQS, threshold=NET_THRESHOLD, reset=NET_RESET,
                           method="exact", name="net", namespace=namespace)
         kind = np.zeros(lay.n_net, int)          # 0 input, 1 two-compartment, 2 error
@@ -270,28 +264,28 @@ def make_construct(lay: Layout, p: dict, n_slots: int, stochastic: bool):
         net.c_soma = np.where(err, R, np.where(two, c_soma, 0.0)) * ohm
         net.a_syn = np.where(two, a_syn, 0.0)
         net.a_dend = np.exp(-dt / tau_dend)
-        net.noise_p = np.where(two, -np.expm1(-p["noise_rate"] * dt), 0.0)
+        net.noise_p = np.where(two, -np.expm1(-float(p["noise_rate"]) * dt), 0.0)
         net.p_rel = np.where(two, p["p_release"], 1.0)
-        net.ref = np.where(two, p["refractory"] * 1e-3, 0.0) * second
+        net.ref = np.where(two, float(p["refractory"]), 0.0) * second
         # no differential equations: drop the (empty) state updater, a code object per step
         net.contained_objects.remove(net.state_updater)
         net.t_next = 1e9 * second                # never, until the first slot starts
         net.t_ref_end = -1 * second
         net.plastic = 0
-        net[lay.n_inp:].run_regularly(NET_UPDATE, when="start", name="net_update")
+        net[lay.n_inp:].run_regularly(update, when="start", name="net_update")
         net[:lay.n_inp].run_regularly(INPUT_SLOT_START, dt=t_slot, when="start",
                                       name="input_slot_start")
         pre = SYN_PRE_STOCHASTIC if stochastic else SYN_PRE
         quant = {}
         if p["weight_levels"] > 0:
-            delta, k_min, k_max = quantization_grid(p["weight_levels"], p["weight_max"] * 1e-9)
-            quant = {"delta_w": delta * amp, "w_lo": k_min * delta * amp, "w_hi": k_max * delta * amp}
-            pre += QUANTIZE
+            grid = QuantizationGrid(p["weight_levels"], p["weight_max"])
+            quant = grid.namespace()
+            pre += "\n" + grid.rounding("w", when="w_step_post != 0*delta_w and g == 0")
         syn = Synapses(net, net, SYN_EQS, on_pre=pre, name="syn", namespace=quant)
         syn.connect(i=lay.syn_i, j=lay.syn_j)
         syn.g = lay.syn_g
         syn.w = lay.syn_w_fixed * amp           # plastic weights come as run_args
-        monitor = StateMonitor(net, "count", record=True, dt=t_slot, when="start", name="counts")
+        monitor = slot_counter(net, t_slot)
         network = Network(net, syn, monitor)
         return network, {"rates": rates, "net": net, "syn": syn, "counts": monitor}
     return construct

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     finally:
         rule.close()
     hidden = [name for name in fit if name.startswith("hidden_")]
-    t_sample = params["t_sample"] * 1e-3
+    t_sample = float(params["t_sample"])   # seconds
     result = {
         "dataset": args.dataset, "set": args.set, "trained": not args.no_training,
         "network_accuracy": float(np.mean(np.argmax(val["output"], axis=1) == data.y_val)),
