@@ -1,0 +1,107 @@
+"""The ``bioprop`` command: the model commands of :mod:`bioprop.models.cli` plus the
+analyses of combined results (combine, summary, figure)."""
+from __future__ import annotations
+
+import sys
+
+from bioprop.models import cli as model_cli
+from bioprop.models import schema
+from bioprop.models.errors import ParameterError
+from bioprop.models.files import atomic_output
+
+from . import figures, statistics
+from .results import combine_runs
+
+
+def cmd_combine(args) -> int:
+    combined = combine_runs(args.runs)
+    schema.write_combined(combined, args.out, overwrite=args.overwrite)
+    print(f"combined {len(args.runs)} runs ({', '.join(map(str, combined.rule.values))}) into {args.out}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    import csv
+
+    combined = schema.read_combined(args.combined)
+    table = statistics.summary(combined, args.variable, confidence=args.confidence).to_dataframe().reset_index()
+    table["variable"] = args.variable       # the CSV says which accuracy it summarises
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    rows = []
+    for pair in args.compare or []:
+        rule_a, _, rule_b = pair.partition(",")
+        for dataset in combined.dataset.values:
+            res = statistics.paired_comparison(combined, rule_a, rule_b, dataset=str(dataset),
+                                               variable=args.variable, margin=args.margin,
+                                               confidence=args.confidence)
+            rows.append({**res, "variable": args.variable})
+            line = (f"{rule_a} - {rule_b} on {dataset}: {res['mean_difference']:+.4f} "
+                    f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}], paired t p={res['p_value']:.3g}")
+            if args.margin is not None:
+                line += f", equivalence within {args.margin:g}: p={res['p_equivalence']:.3g}"
+            print(line)
+    if args.out:
+        with atomic_output(args.out, overwrite=args.overwrite) as tmp:
+            table.to_csv(tmp, index=False)
+    if args.comparisons_out:
+        with atomic_output(args.comparisons_out, overwrite=args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
+            fields = ["rule_a", "rule_b", "dataset", "n_seeds", "mean_difference", "ci_low", "ci_high",
+                      "p_value", "margin", "p_equivalence", "variable"]
+            writer = csv.DictWriter(fh, fieldnames=fields, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+def cmd_figure(args) -> int:
+    combined = schema.read_combined(args.combined)
+    draw = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves}[args.kind]
+    try:
+        fig = draw(combined)
+    except KeyError as err:
+        raise ParameterError(str(err).strip("'\"")) from None
+    figures.save_figure(fig, args.out, overwrite=args.overwrite)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def build_parser():
+    parser, sub = model_cli.build_parser()
+    combine = sub.add_parser("combine", help="combine result files along rule, dataset and seed",
+                             description="Combine result files into one NetCDF along rule, dataset and seed.")
+    combine.add_argument("runs", nargs="+", help="result files written by `bioprop train`")
+    combine.add_argument("--out", required=True, help="combined file to write (.nc)")
+    combine.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    combine.set_defaults(func=cmd_combine)
+
+    summary = sub.add_parser("summary", help="final accuracy over seeds, with paired comparisons",
+                             description="Mean, s.d. and t-interval over seeds of a variable at the final "
+                                         "epoch; paired t-tests and equivalence tests between rules.")
+    summary.add_argument("combined", help="file written by `bioprop combine`")
+    summary.add_argument("--variable", default="test_accuracy", help="per-epoch variable (default test_accuracy)")
+    summary.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals")
+    summary.add_argument("--compare", action="append", metavar="RULE_A,RULE_B",
+                         help="paired comparison of two rules by seed (repeatable)")
+    summary.add_argument("--margin", type=float,
+                         help="equivalence margin for --compare, in the variable's units (e.g. 0.01 = 1 point)")
+    summary.add_argument("--out", help="write the summary table as CSV")
+    summary.add_argument("--comparisons-out", help="write the comparisons as CSV")
+    summary.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    summary.set_defaults(func=cmd_summary)
+
+    figure = sub.add_parser("figure", help="draw a figure from combined results",
+                            description="Draw learning curves or alignment-to-backprop curves.")
+    figure.add_argument("kind", choices=("learning-curves", "alignment"), help="which figure")
+    figure.add_argument("combined", help="file written by `bioprop combine`")
+    figure.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
+    figure.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    figure.set_defaults(func=cmd_figure)
+    return parser
+
+
+def main(argv=None) -> int:
+    return model_cli.run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
