@@ -75,7 +75,8 @@ BOLTZMANN_PARAMETERS = ParameterSet((
               source="Hinton 2010, Sec. 4 (10 to 100; one per class)"),
     Parameter("weight_decay", 1e-4, "L2 decay of the weights: W += eta (dW - weight_decay W); "
               "biases do not decay", low=0.0,
-              source="Hinton 2010, Sec. 10 (1e-2 to 1e-5; 1e-4 suggested)"),
+              source="Hinton 2010, Sec. 10 (1e-2 to 1e-5); issue 10's spiking study "
+                     "used about 1e-4"),
     Parameter("anneal_samples", 0.0, "eta_n = learning_rate / (1 + n / anneal_samples) after n "
               "training samples; 0 keeps eta constant", low=0.0,
               source="eCD code MNIST_SRM_RATE.py line 135 (n0 = 4000)"),
