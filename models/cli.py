@@ -16,8 +16,6 @@ import textwrap
 from .errors import BiopropError, ParameterError
 from .params import parse_assignments
 
-DEVICES = ("cpp_standalone", "runtime")
-
 
 def _hidden(text: str) -> tuple[int, ...]:
     try:
@@ -117,8 +115,8 @@ def cmd_train(args) -> int:
                         n_test=args.n_test, n_val=args.n_val, seed=args.seed)
     device = None
     if rule_cls.family == "spiking":
-        from .device import DeviceConfig
-        device = DeviceConfig(kind=args.device, threads=args.threads)
+        from .device import SETTINGS, DeviceConfig
+        device = DeviceConfig.from_settings({name: getattr(args, f"device_{name}") for name in SETTINGS})
     from .training import train
     result = train(args.rule, data, hidden=args.hidden, epochs=args.epochs, seed=args.seed,
                    overrides=overrides, device=device, progress=not args.quiet, label=args.label)
@@ -127,6 +125,20 @@ def cmd_train(args) -> int:
     print(f"{result.attrs['label']} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
           f" ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
     return 0
+
+
+def _device_options(parser) -> None:
+    """``--device``, ``--threads``, ... for spiking rules, from :data:`bioprop.models.device.SETTINGS`."""
+    import dataclasses
+
+    from .device import KINDS, SETTINGS, DeviceConfig
+    defaults = {f.name: f.default for f in dataclasses.fields(DeviceConfig)}
+    group = parser.add_argument_group("simulation device (spiking rules)")
+    for name, (kind, help_text) in SETTINGS.items():
+        flag = "--device" if name == "kind" else "--" + name.replace("_", "-")
+        extra = {"choices": KINDS} if name == "kind" else {"type": _positive_int if kind is int else kind}
+        group.add_argument(flag, dest=f"device_{name}", default=defaults[name], metavar=None if name == "kind" else name.upper(),
+                           help=f"{help_text} (default {defaults[name]})", **extra)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
@@ -168,9 +180,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     train.add_argument("--epochs", type=_positive_int, default=1, help="passes over the training set")
     train.add_argument("--seed", type=int, default=0, help="seed for data subset, initial weights and noise")
     train.add_argument("--hidden", type=_hidden, default=(200,), help="hidden layer sizes, e.g. 200,200")
-    train.add_argument("--device", choices=DEVICES, default="cpp_standalone",
-                       help="Brian2 device for spiking rules (default cpp_standalone)")
-    train.add_argument("--threads", type=_positive_int, default=1, help="OpenMP threads for cpp_standalone")
+    _device_options(train)
     train.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="rule parameter, with units where it has one (e.g. eta=1e-3, tau_dendrite=5ms)")
     train.add_argument("--label", help="name of this variant in combined results, e.g. erbp-fb0.2 "

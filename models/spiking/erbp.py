@@ -32,6 +32,9 @@ Departures (each also in the parameter's ``source``):
 * a blanked-out synapse does not learn (the code learns on every presynaptic spike);
 * the learning gate is evaluated on the postsynaptic current at the start of the time
   step (before that step's synaptic inputs arrive);
+* the settle window is the slot's first phase (:class:`~.presentation.PhaseSchedule`):
+  learning starts at step ``t_settle / dt`` of every sample (the code's
+  ``clock % 2500 > 500`` starts one step later);
 * initial weights are not given in Table 2; we draw them uniform in
   +-init_scale * sqrt(6 / (n_pre + n_post)) nA;
 * classification counts output spikes over the whole test presentation; ties

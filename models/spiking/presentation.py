@@ -57,12 +57,14 @@ class PhaseSchedule:
         schedule = PhaseSchedule([("burn_in", 10*ms), ("data", 40*ms),
                                   ("burn_in_2", 10*ms), ("reconstruction", 40*ms)])
         g = schedule.expression({"data": 1, "reconstruction": -1})   # 0 elsewhere
-        # "0.0 + 1.0*int((t % t_slot) >= phase_start_data) + ..."
+        # "0.0 + 1.0*int((timestep(t, dt) % slot_steps) >= phase_step_data) + ..."
         NeuronGroup(..., namespace={**schedule.namespace(dt), ...})
 
-    Boundaries are compared in slot time, ``(t % t_slot) >= start``, evaluated at the
-    start of each time step; :meth:`phase_index` does the same in NumPy.  Values and
-    boundaries are compiled in: a new schedule needs a new build.
+    Phase boundaries are whole time steps, compared in integer arithmetic (the step
+    within the slot), so every slot switches at exactly the same steps; comparing
+    ``t % t_slot`` in floating point instead puts a boundary one step late in some
+    slots.  :meth:`phase_index` does the same in NumPy.  Values and boundaries are
+    compiled in: a new schedule needs a new build.
     """
 
     def __init__(self, phases: Sequence[tuple[str, object]]):
@@ -94,20 +96,36 @@ class PhaseSchedule:
     def __repr__(self):
         return "PhaseSchedule(" + ", ".join(f"{n}={d}" for n, d in zip(self.names, self.durations)) + ")"
 
+    def steps(self, dt) -> list[int]:
+        """Duration of each phase in whole time steps of ``dt``; ParameterError unless
+        every duration is a multiple of ``dt`` (to 1e-6 of a step)."""
+        out = []
+        for name, duration in zip(self.names, self.durations):
+            n = float(duration) / float(dt)
+            if abs(n - round(n)) > 1e-6:
+                raise ParameterError(f"phase {name!r}: duration {duration} is not a whole number of "
+                                     f"time steps (dt = {dt})")
+            out.append(int(round(n)))
+        return out
+
     def slot_steps(self, dt) -> int:
-        """Time steps per slot (the total duration rounded to whole steps of ``dt``)."""
-        return int(round(float(sum(self.durations)) / float(dt)))
+        """Time steps per slot."""
+        return sum(self.steps(dt))
 
     def slot_duration(self, dt):
-        """Duration of one slot in whole time steps, as the network uses it."""
+        """Duration of one slot, as a whole number of time steps."""
         from brian2 import second
         return self.slot_steps(dt) * float(dt) * second
 
+    def start_steps(self, dt) -> list[int]:
+        """The step within the slot at which each phase starts."""
+        return list(np.cumsum([0] + self.steps(dt)[:-1]))
+
     def namespace(self, dt) -> dict:
-        """The names :meth:`expression` uses: ``t_slot`` and ``phase_start_<name>``."""
-        space = {"t_slot": self.slot_duration(dt)}
-        for name, start in zip(self.names[1:], self.starts[1:]):
-            space[f"phase_start_{name}"] = start
+        """The names :meth:`expression` uses: ``slot_steps`` and ``phase_step_<name>``."""
+        space = {"slot_steps": self.slot_steps(dt)}
+        for name, start in zip(self.names[1:], self.start_steps(dt)[1:]):
+            space[f"phase_step_{name}"] = int(start)
         return space
 
     def expression(self, values: Mapping[str, float], default: float = 0.0) -> str:
@@ -121,7 +139,7 @@ class PhaseSchedule:
         for k, name in enumerate(self.names[1:], start=1):
             jump = per_phase[k] - per_phase[k - 1]
             if jump != 0:
-                terms.append(f"{jump!r}*int((t % t_slot) >= phase_start_{name})")
+                terms.append(f"{jump!r}*int((timestep(t, dt) % slot_steps) >= phase_step_{name})")
         return " + ".join(terms)
 
     def index_expression(self) -> str:
@@ -130,11 +148,8 @@ class PhaseSchedule:
 
     def phase_index(self, t_seconds, dt) -> np.ndarray:
         """The phase index at simulation times ``t_seconds`` (NumPy, as the network sees it)."""
-        t_in = np.fmod(np.asarray(t_seconds, float), float(self.slot_duration(dt)))
-        index = np.zeros(t_in.shape, int)
-        for start in self.starts[1:]:
-            index += t_in >= float(start)
-        return index
+        step = np.round(np.asarray(t_seconds, float) / float(dt)).astype(np.int64) % self.slot_steps(dt)
+        return np.searchsorted(self.start_steps(dt), step, side="right") - 1
 
 
 # --------------------------------------------------------------------------- synapse pieces
@@ -198,7 +213,8 @@ class QuantizationGrid:
         return (self.levels - 1) // 2
 
     def nearest(self, w: np.ndarray) -> np.ndarray:
-        """``w`` (same unit as ``w_max``, as plain numbers) rounded to the nearest grid point."""
+        """``w`` rounded to the nearest grid point; plain numbers in the unit of ``w_max``
+        (SI when ``w_max`` is a Brian2 quantity)."""
         delta = float(self.delta)
         return np.clip(np.round(np.asarray(w) / delta), self.k_min, self.k_max) * delta
 
