@@ -131,11 +131,11 @@ def _device_options(parser) -> None:
     """``--device``, ``--threads``, ... for spiking rules, from :data:`bioprop.models.device.SETTINGS`."""
     import dataclasses
 
-    from .device import KINDS, SETTINGS, DeviceConfig
+    from .device import KINDS, SETTINGS, DeviceConfig, option_name
     defaults = {f.name: f.default for f in dataclasses.fields(DeviceConfig)}
     group = parser.add_argument_group("simulation device (spiking rules)")
     for name, (kind, help_text) in SETTINGS.items():
-        flag = "--device" if name == "kind" else "--" + name.replace("_", "-")
+        flag = option_name(name)
         extra = {"choices": KINDS} if name == "kind" else {"type": _positive_int if kind is int else kind}
         group.add_argument(flag, dest=f"device_{name}", default=defaults[name], metavar=None if name == "kind" else name.upper(),
                            help=f"{help_text} (default {defaults[name]})", **extra)

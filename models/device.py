@@ -120,7 +120,7 @@ import numpy as np
 from .errors import DeviceError
 
 __all__ = ["DeviceConfig", "CompiledNetwork", "StandaloneNetwork", "RuntimeNetwork", "build",
-           "compiler_command", "KINDS", "SETTINGS"]
+           "compiler_command", "option_name", "KINDS", "SETTINGS"]
 
 #: the device kinds :class:`DeviceConfig` accepts (the CLI, the workflow config and the
 #: docs take them from here)
@@ -142,6 +142,11 @@ SETTINGS = {
     "make_jobs": (int, "parallel compile jobs, make -jN"),
     "dt_ms": (float, "simulation time step in ms (compiled in)"),
 }
+
+
+def option_name(setting: str) -> str:
+    """The command-line option of a device setting (``kind`` -> ``--device``)."""
+    return "--device" if setting == "kind" else "--" + setting.replace("_", "-")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ def _config(tmp_path, **changes):
     ({"seeds": [0]}, "at least two seeds"),
     ({"compare": [["fa", "dfa"]]}, "dfa not among rules"),
     ({"summary_variable": "validation_accuracy"}, "needs n_val for datasets digits"),
+    ({"rules": {"erbp": {"device": "gpu"}}}, "unknown device kind 'gpu'"),
+    ({"rules": {"erbp": {"device": {"kind": "runtime", "thread": 2}}}}, "unknown device setting(s) thread"),
 ])
 def test_bad_config_fails_before_any_job(tmp_path, changes, fragment):
     proc = _snakemake(tmp_path, _config(tmp_path, **changes), "--dry-run")

@@ -4,6 +4,7 @@ import shlex
 
 from snakemake.exceptions import WorkflowError
 
+from bioprop.models.device import DeviceConfig, option_name
 from bioprop.models.errors import BiopropError
 from bioprop.models.rules import get_rule
 
@@ -14,10 +15,19 @@ SEEDS = [int(s) for s in config["seeds"]]
 #: label -> registered rule
 RULE_OF = {label: (settings or {}).get("rule", label) for label, settings in config["rules"].items()}
 
+
+
+def device_settings(rule_config):
+    """A rule's ``device:`` (a kind or a mapping of settings) as a settings mapping."""
+    device = (rule_config or {}).get("device", {})
+    return {"kind": device} if isinstance(device, str) else dict(device)
+
+
 for _label, _rule_config in config["rules"].items():
     _rule = RULE_OF[_label]
     try:
         get_rule(_rule).parameters.resolve((_rule_config or {}).get("set", {}), rule=_rule)
+        DeviceConfig.from_settings(device_settings(_rule_config))
     except BiopropError as err:
         raise WorkflowError(f"config rules.{_label}: {err}")
 
@@ -45,8 +55,8 @@ def train_arguments(wildcards):
     for key in ("n_train", "n_test", "n_val", "data_dir"):
         if data.get(key) is not None:
             args += ["--" + key.replace("_", "-"), data[key]]
-    if "device" in rule_config:
-        args += ["--device", rule_config["device"]]
+    for name, value in device_settings(rule_config).items():
+        args += [option_name(name), value]
     for name, value in (rule_config.get("set") or {}).items():
         args += ["--set", f"{name}={value}"]
     return shlex.join(map(str, args))
