@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..rules import register
-from .mlp import RateRule, Updates, backprop_updates
+from .mlp import RATE_PARAMETERS, RateRule, Updates, backprop_updates, tuned_learning_rate
 
 
 @register
@@ -18,6 +18,7 @@ class Backprop(RateRule):
     name = "bp"
     summary = "backpropagation of error (MSE or cross-entropy; SGD or Adam)"
     reference = "Rumelhart, Hinton & Williams (1986) Nature 323:533-536"
+    parameters = RATE_PARAMETERS.extend(replace=(tuned_learning_rate(1e-3),))
 
     def compute_updates(self, x: np.ndarray, targets: np.ndarray, reuse: bool = False) -> Updates:
         return backprop_updates(self.net, x, targets, self.loss, reuse=reuse)

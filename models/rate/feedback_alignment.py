@@ -24,7 +24,8 @@ from ..alignment import angle_degrees
 
 from ..params import Parameter
 from ..rules import register
-from .mlp import ACTIVATIONS, INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer
+from .mlp import (ACTIVATIONS, INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer,
+                  tuned_learning_rate)
 
 FA_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("feedback_init", "glorot", "distribution of the initial feedback matrices "
@@ -44,7 +45,7 @@ class FeedbackAlignment(RateRule):
     name = "fa"
     summary = "feedback alignment: fixed random feedback matrices replace W^T"
     reference = "Lillicrap, Cownden, Tweed & Akerman (2016) Nat. Commun. 7:13276"
-    parameters = FA_PARAMETERS
+    parameters = FA_PARAMETERS.extend(replace=(tuned_learning_rate(3e-4),))
     direct = False
 
     def __init__(self, **kwargs):
@@ -97,6 +98,7 @@ class DirectFeedbackAlignment(FeedbackAlignment):
     name = "dfa"
     summary = "direct feedback alignment: output error sent to every hidden layer by fixed random matrices"
     reference = "Nokland (2016) Direct feedback alignment provides learning in deep neural networks, NeurIPS 29"
+    parameters = FA_PARAMETERS.extend(replace=(tuned_learning_rate(1e-4),))
     direct = True
 
     def feedback_shapes(self):

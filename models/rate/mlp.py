@@ -403,6 +403,22 @@ RATE_PARAMETERS = ParameterSet((
 ))
 
 
+#: The tuning procedure (workflows/rules/tune.smk), the same for every rate rule:
+#: an Adam learning-rate search, each rule's other defaults fixed, selected on
+#: the peak validation accuracy (the test set is never read).
+TUNING_SEARCH = ("validation search (workflows/config/tune_rate.yaml): Fashion-MNIST, 10,000 training / "
+                 "2,000 validation samples of its training set, 784-256-256-256-10, 8 epochs, seed 0; "
+                 "grid learning_rate in {grid}; winner {winner:g}")
+
+
+def tuned_learning_rate(winner: float, grid=(3e-5, 1e-4, 3e-4, 1e-3), paper: str = "") -> Parameter:
+    """The ``learning_rate`` parameter of a rule, its default the winner of
+    :data:`TUNING_SEARCH`; ``paper`` names the paper's own value where it gives one."""
+    source = TUNING_SEARCH.format(grid="{" + ", ".join(f"{g:g}" for g in grid) + "}", winner=winner)
+    return Parameter("learning_rate", winner, "step size of the optimiser for the forward weights",
+                     low=0.0, open_low=True, source=source + (f"; {paper}" if paper else ""))
+
+
 class RateRule(LearningRule):
     """Base of the rate rules: network, optimiser, epoch loop, alignment records."""
 

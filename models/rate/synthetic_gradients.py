@@ -33,7 +33,7 @@ import numpy as np
 
 from ..params import Parameter
 from ..rules import register
-from .mlp import RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer
+from .mlp import RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer, tuned_learning_rate
 
 DNI_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("sg_model", "linear", "gradient model: linear, or mlp (sg_hidden_layers ReLU layers)",
@@ -88,7 +88,7 @@ class SyntheticGradients(RateRule):
     name = "dni"
     summary = "synthetic gradients: per-layer gradient models replace the backward pass"
     reference = "Jaderberg et al. (2017) ICML; Czarnecki et al. (2017) ICML"
-    parameters = DNI_PARAMETERS
+    parameters = DNI_PARAMETERS.extend(replace=(tuned_learning_rate(1e-4),))
     conditioned = False
 
     def __init__(self, **kwargs):
@@ -146,4 +146,5 @@ class ConditionedSyntheticGradients(SyntheticGradients):
     name = "cdni"
     summary = "synthetic gradients conditioned on the label (cDNI)"
     reference = "Jaderberg et al. (2017) ICML, Sec. 3.2; Czarnecki et al. (2017) ICML"
+    parameters = DNI_PARAMETERS.extend(replace=(tuned_learning_rate(3e-4),))
     conditioned = True

@@ -77,3 +77,42 @@ rule tune_select:
 rule tune:
     input:
         expand(RESULTS / "{dataset}" / "tuned.yaml", dataset=DATASETS),
+
+
+# Benchmarks with tuned defaults report each run at its early-stopping epoch
+# (peak validation accuracy), e.g. workflows/config/benchmark_rate.yaml:
+#   snakemake early_stopping -s workflows/Snakefile --profile workflows/profiles/local \
+#             --configfile workflows/config/benchmark_rate.yaml
+rule early_stopping_table:
+    input:
+        expand(RESULTS / "runs" / "{{dataset}}" / "{rule}" / "seed{seed}.nc", rule=RULES, seed=SEEDS),
+    output:
+        RESULTS / "{dataset}" / "early_stopping.csv",
+    shell:
+        "python {workflow.basedir}/scripts/tune_report.py {input} --reference bp --out {output}"
+
+
+rule early_stopping:
+    input:
+        expand(RESULTS / "{dataset}" / "early_stopping.csv", dataset=DATASETS),
+
+
+# MNIST's test set split 8,000 / 2,000 as a user's own dataset (.npz), for the
+# benchmark on data that is not a registered name (benchmark_rate_mnist.yaml);
+# build it first: snakemake results/benchmark_rate_mnist/mnist_test_split.npz ...
+rule mnist_test_split:
+    input:
+        images=Path(config.get("mnist_test_dir", "/work/shared/data/mnist")) / "t10k-images-idx3-ubyte.gz",
+        labels=Path(config.get("mnist_test_dir", "/work/shared/data/mnist")) / "t10k-labels-idx1-ubyte.gz",
+    output:
+        "{prefix}/mnist_test_split.npz",
+    run:
+        import gzip
+        import numpy as np
+
+        images = np.frombuffer(gzip.open(input.images).read(), np.uint8, offset=16).reshape(-1, 28, 28)
+        labels = np.frombuffer(gzip.open(input.labels).read(), np.uint8, offset=8).astype(np.int64)
+        order = np.random.default_rng(0).permutation(len(labels))
+        train, test = order[:8000], order[8000:]
+        np.savez_compressed(output[0], x_train=images[train], y_train=labels[train],
+                            x_test=images[test], y_test=labels[test])

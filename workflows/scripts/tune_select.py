@@ -67,6 +67,11 @@ def main(argv=None) -> int:
             for name, value in json.loads(point).items():
                 if value not in grid[name]:
                     grid[name].append(value)
+        for name in grid:
+            try:
+                grid[name].sort()
+            except TypeError:   # mixed kinds: keep the order they were found in
+                pass
         chosen = json.loads(best["point"])
         winners[dataset][label] = {
             "rule": best["rule"], "set": chosen, "peak_epoch": float(best["peak_epoch"]),
