@@ -40,7 +40,12 @@ FA_PARAMETERS = RATE_PARAMETERS.extend(
 class FeedbackAlignment(RateRule):
     """Feedback alignment (Lillicrap et al. 2016): ``delta_l = f'(a_l) * (B_{l+1} delta_{l+1})``
     with fixed random ``B_{l+1}`` in place of ``W_{l+1}^T``; the weight update is
-    backprop's form ``-eta delta_l h_{l-1}^T`` with this ``delta_l``."""
+    backprop's form ``-eta delta_l h_{l-1}^T`` with this ``delta_l``.
+
+    The step size is the tuning procedure's winner (``learning_rate`` source), below
+    backprop's: at backprop's step the forward weights of the top layers move
+    faster than they can come into alignment with ``B`` (README, rate-rule
+    benchmark, for the measured angles)."""
 
     name = "fa"
     summary = "feedback alignment: fixed random feedback matrices replace W^T"
