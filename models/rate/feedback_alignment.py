@@ -153,12 +153,13 @@ class TrainableFeedback:
 TRAINABLE_PARAMETERS = FA_PARAMETERS.extend(
     Parameter("feedback_learning_rate", 1e-4, "step size of the optimiser for the feedback weights",
               low=0.0, open_low=True,
-              source="Luo et al. 2017, experiments (one learning rate, 1e-4, for both weight sets)"),
+              source="Luo et al. 2017's learning rate (1e-4), for the feedback weights too; the authors' "
+                     "code (Models/ErrorFeedback.lua) adds 5e-5 times the batch sum instead"),
     replace=(
         Parameter("activation", "tanh", "transfer function of the hidden layers", kind=str,
                   choices=tuple(ACTIVATIONS), source="Luo et al. 2017, experiments (tanh)"),
-        Parameter("learning_rate", 1e-4, "step size of the optimiser for the forward weights",
-                  low=0.0, open_low=True, source="Luo et al. 2017, experiments, and authors' README (1e-4)"),
+        tuned_learning_rate(1e-3, paper="Luo et al. 2017 and the authors' README use 1e-4 "
+                                       "(README: 300 epochs)"),
         Parameter("batch_size", 128, "samples per update; 1 = per-sample (online) learning",
                   kind=int, low=1, source="Luo et al. 2017, experiments (batch size 128)"),
     ),

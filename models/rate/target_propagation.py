@@ -73,7 +73,8 @@ from ..alignment import angle_degrees
 from ..errors import ParameterError
 from ..params import Parameter
 from ..rules import register
-from .mlp import INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, loss_grad_output, Network
+from .mlp import (INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, loss_grad_output, Network,
+                  tuned_learning_rate)
 
 _INVERTIBLE = ("leaky_relu", "linear")
 
@@ -221,6 +222,7 @@ GAIT_PARAMETERS = INVERTIBLE_PARAMETERS.extend(
               source="Ahmad et al. 2020, Sec. 4 and authors' code (1e-3)"),
     Parameter("adaptive_gamma", False, "gamma_l = gamma sqrt(n_l)/||t_l - h_l|| per sample "
               "and layer", kind=bool, source="Dalm et al. 2021, arXiv:2102.11598"),
+    replace=(tuned_learning_rate(1e-3, paper="authors' README: --learning_rate=0.0001 for GAIT-prop"),),
 )
 
 
