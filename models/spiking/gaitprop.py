@@ -135,9 +135,9 @@ PARAMETERS = ParameterSet((
               open_low=True, source=f"{PAPER}, Sec. 4; {CODE}, utils.py L12-26"),
     Parameter("dt", 0.5, "simulation time step (replaces the device's dt_ms)", "ms", low=0.0,
               open_low=True, source=f"{STUDY}: 0.5 ms gives the angles of 0.1 ms"),
-    Parameter("learning_rate", 3e-3, "Adam step size", low=0.0,
-              source=f"ours: {CODE} README uses 1e-4 for 60,000 samples x 100 epochs; this "
-                     "learns within a few hundred samples"),
+    Parameter("learning_rate", 1e-2, "Adam step size", low=0.0,
+              source=f"ours: {CODE} README uses 1e-4 for 60,000 samples x 100 epochs; larger "
+                     "for runs of a few thousand presentations"),
     Parameter("orthogonal_penalty", 0.1, "lambda of lambda ||W W^T - I||^2 (smaller Gram matrix)",
               low=0.0, source=f"{CODE} README (0.1); the code penalises only the off-diagonal part"),
     Parameter("chunk_slots", 10, "sample slots per simulation run = samples per update (batch)",

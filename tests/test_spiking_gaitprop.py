@@ -1,0 +1,124 @@
+"""Spiking GAIT-Prop (models/spiking/gaitprop*.py) on a 32-32-32-32 network with
+orthogonal weights, Brian2 runtime device.
+
+Bounds come from the design study (notes/spiking_gaitprop.md, section 3: at 0.5 s per
+phase the worst of 5 inputs was 8.1 / 3.4 / 1.0 degrees; mean 7.6 / 2.1 / 1.0 at 0.2 s
+against 3.9 / 0.9 / 0.4 at 1.0 s), with margin.
+"""
+import re
+
+import numpy as np
+import pytest
+
+from bioprop.models.alignment import angle_degrees
+from bioprop.models.device import DeviceConfig
+from bioprop.models.errors import ParameterError
+from bioprop.models.spiking import gaitprop_network as netmod
+from bioprop.models.spiking.gaitprop import PARAMETERS, SpikingGAITProp, rate_twin
+
+N = 32
+
+
+def _rule(t_phase_ms, chunk=1):
+    p = PARAMETERS.resolve({"t_phase": str(t_phase_ms), "t_settle": str(0.2 * t_phase_ms),
+                            "chunk_slots": str(chunk)})
+    return SpikingGAITProp(n_inputs=N, n_classes=N, hidden=(N, N), params=p, seed=0,
+                           device=DeviceConfig(kind="runtime"))
+
+
+def _inputs(k=3):
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 1, (k, N)), np.array([1, 3, 5])[:k]
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """Per input: rates (free, plus, minus) per layer and the twin's rates and deltas."""
+    rule = _rule(500)
+    x, y = _inputs()
+    out = []
+    for xi, yi in zip(x, y):
+        rule._probing = True
+        rule.present(xi[None], yi[None], learning=True)
+        c = rule._builds[1]
+        rates = [c.get(f"net.{v}") for v in ("r_free", "r_plus", "r_minus")]
+        per_layer = [[r[slice(*rule.layout.layer(l))] for r in rates] for l in range(4)]
+        twin_r, dW, db = rate_twin(rule.W, rule.b, rule.input_rates(xi[None])[0],
+                                   rule.target_rates(yi[None])[0], 50.0, 0.1)
+        out.append((per_layer, twin_r, db, rule.target_rates(yi[None])[0]))
+    return rule, out
+
+
+def test_update_angle_to_backprop_below_10_degrees_at_half_a_second():
+    rule = _rule(500)
+    x, y = _inputs()
+    angles = np.array([rule.update_angles(x[i:i + 1], y[i:i + 1]) for i in range(len(x))])
+    assert angles.shape == (3, 3)
+    assert np.all(angles < 10.0), angles
+
+
+def test_update_angle_shrinks_with_longer_phases():
+    x, y = _inputs()
+    short, long = _rule(200), _rule(1000)
+    a_short = np.mean([short.update_angles(x[i:i + 1], y[i:i + 1]) for i in range(3)], axis=0)
+    a_long = np.mean([long.update_angles(x[i:i + 1], y[i:i + 1]) for i in range(3)], axis=0)
+    assert a_long.sum() < a_short.sum(), (a_short, a_long)
+
+
+def test_free_rates_match_the_rate_twin(measured):
+    _, out = measured
+    for per_layer, twin_r, _, _ in out:
+        for l in range(4):
+            assert np.abs(per_layer[l][0] - twin_r[l]).max() < 5.0   # Hz (study: <= 2.3)
+
+
+def test_nudged_rates_move_towards_the_targets(measured):
+    """Output: <Delta r_L, y - r_L> > 0; every layer: Delta r_l along -delta_l, the rate
+    GAIT-Prop target step f'(a_l)(t_l - h_l) for orthogonal W, within 14 degrees."""
+    _, out = measured
+    for per_layer, twin_r, db, y in out:
+        dr_out = 0.5 * (per_layer[3][1] - per_layer[3][2])
+        assert dr_out @ (y - twin_r[3]) > 0
+        for l in range(1, 4):
+            dr = 0.5 * (per_layer[l][1] - per_layer[l][2])
+            assert angle_degrees(dr, db[l - 1]) < 14.0   # db = -delta
+
+
+def test_feedback_reconstructs_the_layer_below(measured):
+    """Inverse pathway kappa W^T: Delta r_1 against kappa f'_1 W_2^T Delta r_2 of the
+    measured rates, within 12 degrees (study: 0.7-7.8)."""
+    rule, out = measured
+    for per_layer, twin_r, _, _ in out:
+        a1 = rule.W[0] @ twin_r[0] + rule.b[0]
+        fp = np.where(a1 > 0, 1.0, 0.1)
+        dr1 = 0.5 * (per_layer[1][1] - per_layer[1][2])
+        dr2 = 0.5 * (per_layer[2][1] - per_layer[2][2])
+        assert angle_degrees(dr1, 0.3 * fp * (rule.W[1].T @ dr2)) < 12.0
+
+
+def test_update_uses_only_its_own_synapse():
+    """The synaptic update reads its own synapse's variables and those of its pre and
+    post neurons only (Brian2's _pre/_post suffixes), plus no network-wide names."""
+    names = set(re.findall(r"[A-Za-z_]\w*", netmod.SYN_LEARN))
+    own = {"dw", "is_fb"}
+    assert names - own == {"err_scale_post", "r_plus_post", "r_minus_post", "r_free_pre"}
+
+
+def test_layout_weights_round_trip():
+    lay = netmod.make_layout((3, 4, 2))
+    rng = np.random.default_rng(1)
+    W = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
+    w = lay.synapse_weights(W, 0.3)
+    back = lay.forward_blocks(w)
+    np.testing.assert_array_equal(back[0], W[0])
+    np.testing.assert_array_equal(back[1], W[1])
+    fb = w[lay.fb_slices[1]]   # synapse (i in layer 2) -> (j in layer 1) carries 0.3 W_2[i, j]
+    pre, post = lay.syn_i[lay.fb_slices[1]] - 7, lay.syn_j[lay.fb_slices[1]] - 3
+    np.testing.assert_allclose(fb, 0.3 * W[1][pre, post])
+
+
+def test_rejects_settle_longer_than_phase():
+    p = PARAMETERS.resolve({"t_phase": "100", "t_settle": "100"})
+    with pytest.raises(ParameterError, match="t_settle"):
+        SpikingGAITProp(n_inputs=4, n_classes=2, hidden=(3,), params=p, seed=0,
+                        device=DeviceConfig(kind="runtime"))
