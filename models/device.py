@@ -537,8 +537,9 @@ class RuntimeNetwork(CompiledNetwork):
                 raise DeviceError("the construct function must not call run(); the device layer "
                                   "runs the network (CompiledNetwork.run)")
             net.store(_BUILT_STATE)
-        compiled = cls(net, handles, duration, config, dt, runtime_prefs,
-                       {obj.clock: obj.clock.dt for obj in objects if hasattr(obj, "clock")})
+            # read the clocks' dt while this build's dt is active (defaultclock is global)
+            clock_dts = {obj.clock: obj.clock.dt for obj in objects if hasattr(obj, "clock")}
+        compiled = cls(net, handles, duration, config, dt, runtime_prefs, clock_dts)
         compiled.build_seconds = time.perf_counter() - start
         return compiled
 

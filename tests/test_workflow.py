@@ -62,7 +62,9 @@ def test_tiny_workflow_produces_runs_summary_and_figure(tmp_path):
     def lr(label):
         return {json.loads(p)["learning_rate"]["value"]
                 for p in combined.parameters.sel(rule=label).values.ravel()}
-    assert lr("fa-slow") == {1e-5} and lr("fa") == {1e-3}   # each variant ran with its own setting
+    from bioprop.models.rules import get_rule
+    fa_default = get_rule("fa").parameters["learning_rate"].default
+    assert lr("fa-slow") == {1e-5} and lr("fa") == {fa_default}   # each variant ran with its own setting
     assert (results / "digits" / "learning_curves.png").stat().st_size > 1000
     summary = (results / "digits" / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("rule,dataset,mean") and len(summary) == 4

@@ -1,4 +1,5 @@
-"""Spiking learning rules in Brian2 (equation-defined networks, built once per architecture).
+"""Spiking learning rules in Brian2 (equation-defined networks, built once per architecture),
+all on the shared base :mod:`.presentation` (samples in slots, phases within a slot, records).
 
 ``erbp``, ``erbp-stochastic``  event-driven random backpropagation (Neftci et al. 2017),
                                :mod:`.erbp` (rule classes) and :mod:`.erbp_network`

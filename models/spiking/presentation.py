@@ -244,8 +244,9 @@ def slot_counter(group, t_slot, name: str = "counts"):
 class Presentation:
     """What one presentation of ``n`` samples produced."""
 
-    counts: np.ndarray      #: spike counts per slot, ``(n, n_neurons)``
+    counts: np.ndarray      #: spike counts per sample, ``(n, n_neurons)``
     wall_seconds: float
+    slots_per_sample: int = 1
 
     @property
     def n(self) -> int:
@@ -267,6 +268,8 @@ class SlotPresentationRule(LearningRule):
 
     family = "spiking"
     train_eval_limit = 1000
+    #: consecutive slots each test sample is shown for (counts are summed over them)
+    readout_slots = 1
     populations: list[tuple[str, int, int]]
     out_degree: np.ndarray
     schedule: PhaseSchedule
@@ -359,7 +362,7 @@ class SlotPresentationRule(LearningRule):
         """(synaptic events per sample, firing rate per population in Hz, ms per sample)."""
         c_net, n = presentation.counts, presentation.n
         synops = float(np.mean(c_net @ self.out_degree)) if n else float("nan")
-        seconds = n * float(self.schedule.slot_duration(self._dt()))
+        seconds = n * presentation.slots_per_sample * float(self.schedule.slot_duration(self._dt()))
         rates = [c_net[:, a:b].sum() / ((b - a) * seconds) if n else np.nan
                  for _name, a, b in self.populations]
         return synops, np.array(rates), 1e3 * presentation.wall_seconds / max(n, 1)
@@ -375,19 +378,28 @@ class SlotPresentationRule(LearningRule):
         self._train_presentation = self.present(x, y, learning=True)
         return EpochResult()
 
+    def present_test(self, x) -> Presentation:
+        """Present ``x`` with learning off, each sample for :attr:`readout_slots`
+        consecutive slots, counts summed per sample."""
+        r = int(self.readout_slots)
+        shown = self.present(np.repeat(np.asarray(x), r, axis=0), np.zeros(len(x) * r, int),
+                             learning=False)
+        counts = shown.counts.reshape(len(x), r, -1).sum(axis=1)
+        return Presentation(counts, shown.wall_seconds, r)
+
     def population_counts(self, x) -> dict[str, np.ndarray]:
         """Spike counts per presentation of ``x`` with learning off: population name ->
         array (n_samples, n_neurons), e.g. to decode what a hidden layer represents."""
-        counts = self.present(x, np.zeros(len(x), int), learning=False).counts
+        counts = self.present_test(x).counts
         return {name: counts[:, a:b] for name, a, b in self.populations}
 
     def predict(self, x):
-        return self.classify(self.present(x, np.zeros(len(x), int), learning=False).counts)
+        return self.classify(self.present_test(x).counts)
 
     def evaluate(self, x):
         """Test predictions, and this epoch's records of the training and the test
         presentation (:func:`bioprop.models.schema.spiking_records`)."""
-        test = self.present(x, np.zeros(len(x), int), learning=False)
+        test = self.present_test(x)
         train_rec, test_rec = self._records(self._train_presentation), self._records(test)
         records = schema.spiking_records(
             firing_rate_hz=np.vstack([train_rec[1], test_rec[1]]),
