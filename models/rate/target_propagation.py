@@ -108,7 +108,9 @@ INVERTIBLE_PARAMETERS = RATE_PARAMETERS.extend(
 
 TP_PARAMETERS = INVERTIBLE_PARAMETERS.extend(replace=(
     Parameter("learning_rate", 1e-5, "Adam step size for the forward weights", low=0.0, open_low=True,
-              source="authors' README: --algorithm=TP --learning_rate=0.00001"),
+              source="authors' README: --algorithm=TP --learning_rate=0.00001; kept although the "
+                     "validation search (workflows/config/tune_rate.yaml, grid {1e-05, 3e-05, 0.0001, "
+                     "0.0003}) picked 0.0003 in its 8 epochs"),
     Parameter("orthogonal_penalty", 1000.0, "lambda of the orthogonality penalty on every layer's "
               "square weight matrix", low=0.0,
               source="authors' README: --algorithm=TP --orthogonal_reg=1000.0"),
