@@ -182,7 +182,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     train.add_argument("--hidden", type=_hidden, default=(200,), help="hidden layer sizes, e.g. 200,200")
     _device_options(train)
     train.add_argument("--set", action="append", metavar="NAME=VALUE",
-                       help="rule parameter, with units where it has one (e.g. eta=1e-3, tau_dendrite=5ms)")
+                       help="rule parameter; a dimensioned one needs its unit, as in Brian2 "
+                            "(e.g. learning_rate=1e-3, tau_dendrite=5ms)")
     train.add_argument("--label", help="name of this variant in combined results, e.g. erbp-fb0.2 "
                        "(default: the rule name)")
     train.add_argument("--out", required=True, help="result file to write (.nc)")

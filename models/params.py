@@ -10,8 +10,11 @@ Brian2 name (``"ms"``, ``"nA"``, ``"Hz"``; ``"1"`` for dimensionless), a user ma
 write the value in any Brian2 unit of the same dimension (``5ms``, ``5*ms``,
 ``0.005 s``, ``5000 us``), and :meth:`ParameterSet.resolve` hands dimensioned
 values to the network code as Brian2 quantities (``5. * msecond``), so that no
-module converts units by hand.  A bare number is read in the declared unit.
-Provenance stores every value as a plain number in its declared unit.
+module converts units by hand.  As in Brian2, a dimensioned value needs its
+unit: a bare number (``tau_syn=0.004``) is an error, not silently read in the
+declared unit; dimensionless parameters take bare numbers.  Only the defaults
+declared in code are plain numbers in the declared unit.  Provenance stores
+every value as a plain number in its declared unit.
 """
 from __future__ import annotations
 
@@ -77,7 +80,7 @@ def _dimension_word(unit) -> str:
                        ("frequency", hertz), ("resistance", ohm)):
         if unit.dim is base.dim:
             return word
-    return "quantity"
+    return f"quantity of dimension {unit.dim}"
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Parameter:
             raise ValueError(f"parameter {self.name}: {self.unit!r} is not a Brian2 unit") from None
         if self.kind not in (float, int, bool, str):
             raise ValueError(f"parameter {self.name}: kind must be float, int, bool or str")
-        self.validate(self.default)
+        self.validate(self.default_value())
 
     @property
     def dimensioned(self) -> bool:
@@ -119,6 +122,10 @@ class Parameter:
     def dimension(self) -> str:
         return _dimension_word(brian_unit(self.unit)) if self.dimensioned else "dimensionless"
 
+    def default_value(self) -> Any:
+        """The declared default, as a Brian2 quantity if the parameter has a unit."""
+        return self.default * brian_unit(self.unit) if self.dimensioned else self.default
+
     def expected(self) -> str:
         """Human-readable description of the accepted values."""
         if self.kind is bool:
@@ -127,29 +134,26 @@ class Parameter:
             return "one of " + ", ".join(self.choices) if self.choices else "a string"
         what = "an integer" if self.kind is int else "a number"
         if self.dimensioned:
-            what = (f"a {self.dimension} in {self.unit} (any Brian2 unit of that dimension, "
-                    f"e.g. 5*{self.unit})")
+            what = (f"a {self.dimension} with its unit ({self.unit} or any Brian2 unit of that "
+                    f"dimension, e.g. 5*{self.unit})")
         lo = "(" if self.open_low else "["
         hi = ")" if self.open_high else "]"
         if self.low is not None or self.high is not None:
             low = "-inf" if self.low is None else f"{self.low:g}"
             high = "inf" if self.high is None else f"{self.high:g}"
-            what += f" in {lo}{low}, {high}{hi}"
+            what += f" in {lo}{low}, {high}{hi}" + (f" {self.unit}" if self.dimensioned else "")
         return what
 
-    def _fail(self, given) -> ParameterError:
+    def _fail(self, given, problem: str = "") -> ParameterError:
         unit = f" {self.unit}" if self.dimensioned else ""
         return ParameterError(
-            f"parameter {self.name!r}: got {given!r}; expected {self.expected()}"
+            f"parameter {self.name!r}: got {given!r}{problem}; expected {self.expected()}"
             f" (default {self.default!r}{unit})")
 
     def parse(self, text: Any) -> Any:
         """Convert a user value (a string from the command line, a number or Brian2
         quantity from a config file or script) to this parameter's kind, validate
         it, and return it as :meth:`validate` does."""
-        from brian2 import Quantity
-        if isinstance(text, Quantity) and self.dimensioned:
-            return self.validate(text)
         if not isinstance(text, str):
             return self.validate(text)
         raw = text.strip()
@@ -166,6 +170,8 @@ class Parameter:
             raise self._fail(text)
         number = float(match["number"])
         if not match["unit"]:
+            if self.dimensioned:
+                raise self._fail(text, " without a unit")
             return self.validate(number)
         unit_text = match["unit"]
         try:
@@ -173,47 +179,56 @@ class Parameter:
         except ValueError:
             raise self._fail(text) from None
         from brian2 import Quantity
-        return self.validate(Quantity(number * unit))
+        return self.validate(Quantity(number * unit), given=text)
 
-    def magnitude(self, value: Any) -> Any:
-        """``value`` as a plain number in the declared unit (a Brian2 quantity must
-        have the declared dimension; a plain number already is in that unit)."""
+    def magnitude(self, value: Any, given: Any = None) -> Any:
+        """``value`` as a plain number in the declared unit.  A dimensioned parameter
+        needs a Brian2 quantity of its dimension: a bare number is refused, as in
+        Brian2, rather than guessed to be in the declared unit."""
         from brian2 import Quantity
         from brian2.units.fundamentalunits import have_same_dimensions
+        shown = value if given is None else given
         if not isinstance(value, Quantity):
+            if self.dimensioned:
+                raise self._fail(shown, " without a unit")
             return value
+        if value.ndim != 0:
+            raise self._fail(shown)
         declared = brian_unit(self.unit)
-        if not have_same_dimensions(value, declared) or value.ndim != 0:
-            raise self._fail(value)
+        if not have_same_dimensions(value, declared):
+            what = "dimensionless" if value.is_dimensionless else f"a {_dimension_word(value)}"
+            raise self._fail(shown, f" ({what})")
         return float(value / declared)
 
-    def validate(self, value: Any) -> Any:
+    def validate(self, value: Any, given: Any = None) -> Any:
         """Check ``value``; return it as a Brian2 quantity for dimensioned parameters
         and as a plain ``bool``/``int``/``float``/``str`` otherwise.  Raises
-        :class:`ParameterError` naming the parameter and the expected form."""
-        value = self.magnitude(value)
+        :class:`ParameterError` naming the parameter, ``given`` (what the user
+        wrote, default ``value``) and the expected form."""
+        shown = value if given is None else given
+        value = self.magnitude(value, given)
         if self.kind is bool:
             if not isinstance(value, bool):
-                raise self._fail(value)
+                raise self._fail(shown)
             return value
         if self.kind is str:
             if not isinstance(value, str) or (self.choices and value not in self.choices):
-                raise self._fail(value)
+                raise self._fail(shown)
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._fail(value)
+            raise self._fail(shown)
         if self.kind is int:
             if not float(value).is_integer():
-                raise self._fail(value)
+                raise self._fail(shown)
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise self._fail(value)
+                raise self._fail(shown)
         if self.low is not None and (value < self.low or (self.open_low and value == self.low)):
-            raise self._fail(value)
+            raise self._fail(shown)
         if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
-            raise self._fail(value)
+            raise self._fail(shown)
         return value * brian_unit(self.unit) if self.dimensioned else value
 
     def describe(self) -> dict:
@@ -250,7 +265,7 @@ class ParameterSet:
 
     def defaults(self) -> dict[str, Any]:
         """Every default, validated (Brian2 quantities for dimensioned parameters)."""
-        return {p.name: p.validate(p.default) for p in self.parameters}
+        return {p.name: p.validate(p.default_value()) for p in self.parameters}
 
     def extend(self, *extra: Parameter, replace: Iterable[Parameter] = ()) -> "ParameterSet":
         """A new set with ``extra`` appended and same-named ``replace`` swapped in
@@ -288,6 +303,6 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip() or not value.strip():
-            raise ParameterError(f"--set expects name=value (e.g. eta=1e-3 or tau=5ms); got {item!r}")
+            raise ParameterError(f"--set expects name=value (e.g. learning_rate=1e-3 or tau_syn=5ms); got {item!r}")
         out[name.strip()] = value.strip()
     return out

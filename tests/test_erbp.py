@@ -51,7 +51,7 @@ def test_code_object_count():
 def test_soma_subthreshold_response_matches_analytic(hold_current):
     """Soma response to a current step (I held constant) and to a synaptic current pulse."""
     from brian2 import StateMonitor, mV, ms, nA, ohm
-    network, h, lay, p = _tiny({"noise_weight": 0.0})
+    network, h, lay, p = _tiny({"noise_weight": "0 nA"})
     net = h["net"]
     k = lay.layers[0][0]                      # the hidden neuron
     I0 = 0.06                                 # nA: steady state 60 mV < 100 mV threshold
@@ -80,7 +80,7 @@ def _hand_made_run(plastic):
     dendrite U0: spikes at 20 ms (settling window), 100 ms (learns), 150 ms (a 2 nA weight:
     learns, then drives I above b_max) and 150.5 ms (gate closed: no change)."""
     from brian2 import ms, nA
-    network, h, lay, p = _tiny({"v_thresh": 1e9})   # nothing but the inputs spikes
+    network, h, lay, p = _tiny({"v_thresh": "1e9 mV"})   # nothing but the inputs spikes
     net, syn = h["net"], h["syn"]
     _deactivate(network, "input_slot_start")         # spike times set by hand instead
     k = lay.layers[0][0]
@@ -116,7 +116,7 @@ def test_error_neurons_follow_rectified_difference(output_current, label_hazard)
     """E+ ~ w_E/V_T (label - prediction)+ and E- ~ w_E/V_T (prediction - label)+."""
     from brian2 import Hz, mV, nA, second
     from bioprop.models.encoding import escape_noise_rates
-    network, h, lay, p = _tiny({"noise_weight": 0.0}, n_inputs=1)
+    network, h, lay, p = _tiny({"noise_weight": "0 nA"}, n_inputs=1)
     net = h["net"]
     hazard = escape_noise_rates(1.0) if label_hazard is None else label_hazard
     h["rates"].values[0, :] = [0.0, hazard] * Hz   # label neuron on
@@ -200,7 +200,7 @@ def test_quantized_weights_stay_on_grid():
     from bioprop.models.datasets import load_dataset
     from bioprop.models.device import DeviceConfig
     data = load_dataset("digits", n_train=10, n_test=10, seed=0)
-    params = ERBP.parameters.resolve({"weight_levels": 64, "weight_max": 0.5, "chunk_slots": 10})
+    params = ERBP.parameters.resolve({"weight_levels": 64, "weight_max": "0.5 nA", "chunk_slots": 10})
     rule = ERBP(n_inputs=64, n_classes=10, hidden=(20,), params=params, seed=0,
                 device=DeviceConfig(kind="runtime"))
     try:

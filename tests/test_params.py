@@ -15,8 +15,9 @@ PARAMS = ParameterSet((TAU, ETA,
                        Parameter("loss", "mse", "loss", kind=str, choices=("mse", "xent"))))
 
 
-@pytest.mark.parametrize("text, expected", [("5", 5.0), ("5ms", 5.0), ("5 ms", 5.0), ("5*ms", 5.0),
-                                            ("0.005s", 5.0), ("2500us", 2.5), ("1e1 ms", 10.0)])
+@pytest.mark.parametrize("text, expected", [("5ms", 5.0), ("5 ms", 5.0), ("5*ms", 5.0), ("5 * msecond", 5.0),
+                                            ("0.005s", 5.0), ("0.005 s", 5.0), ("2500us", 2.5),
+                                            ("1e1 ms", 10.0)])
 def test_time_values_become_brian2_quantities(text, expected):
     from brian2 import ms
     value = TAU.parse(text)
@@ -35,8 +36,39 @@ def test_any_brian2_unit_of_the_dimension(text, expected):
 
 @pytest.mark.parametrize("text", ["2 ms", "5 kHz*ms", "3 __import__", "1 Hz**0.5"])
 def test_foreign_dimensions_and_non_units_refused(text):
-    with pytest.raises(ParameterError, match="noise_rate.*frequency in Hz"):
+    with pytest.raises(ParameterError, match="noise_rate.*frequency with its unit"):
         RATE.parse(text)
+
+
+@pytest.mark.parametrize("given", ["5", "0.004", " 5 ", "0", 5, 0.004, 0])
+def test_bare_number_for_a_dimensioned_parameter_is_refused(given):
+    """As in Brian2: 0.004 is not silently read as 0.004 ms."""
+    with pytest.raises(ParameterError) as err:
+        TAU.parse(given)
+    message = str(err.value)
+    assert message.startswith("parameter 'tau_dendrite': got")
+    assert "without a unit" in message and "time with its unit" in message and "5*ms" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("given, dimension", [("5*mV", "a voltage"), ("5 nA", "a current"),
+                                              ("2 kHz*ms", "dimensionless")])
+def test_wrong_dimension_names_both_dimensions(given, dimension):
+    with pytest.raises(ParameterError) as err:
+        TAU.parse(given)
+    assert f"got {given!r} ({dimension}); expected a time with its unit" in str(err.value)
+
+
+def test_dimensionless_parameters_take_bare_numbers_and_refuse_units():
+    assert ETA.parse("1e-3") == 1e-3 and ETA.parse(0.002) == 0.002
+    with pytest.raises(ParameterError, match=r"'eta': got '1e-3 ms' \(a time\); expected a number"):
+        ETA.parse("1e-3 ms")
+
+
+def test_defaults_declared_in_code_are_in_the_declared_unit():
+    from brian2 import ms
+    assert TAU.default_value() == 5.0 * ms
+    assert PARAMS.defaults()["tau_dendrite"] == 5.0 * ms
 
 
 def test_quantities_from_scripts_are_checked():
@@ -46,12 +78,12 @@ def test_quantities_from_scripts_are_checked():
         TAU.parse(5 * mV)
 
 
-@pytest.mark.parametrize("text", ["5mV", "5 Hz", "five", "-1ms", "0", "5 parsecs", "nan"])
+@pytest.mark.parametrize("text", ["5mV", "5 Hz", "five", "-1ms", "0 ms", "5 parsecs", "nan", "nan ms"])
 def test_bad_time_values_name_parameter_and_expected_form(text):
     with pytest.raises(ParameterError) as err:
         TAU.parse(text)
     message = str(err.value)
-    assert "tau_dendrite" in message and "time in ms" in message and "(0, inf]" in message
+    assert "tau_dendrite" in message and "time with its unit (ms" in message and "(0, inf] ms" in message
 
 
 def test_kinds_are_parsed_and_checked():

@@ -26,7 +26,9 @@ SETTINGS = {"rate": dict(hidden=(32,), epochs=3, n_train=600),
 #: that the rule learns, so these get Adam 1e-3 and batches of 10, as bp.
 _TINY_DATA = {"learning_rate": "1e-3", "batch_size": "10"}
 OVERRIDES = {**{name: _TINY_DATA for name in ("fa", "dfa", "gaitprop", "bfa", "bdfa", "dni", "cdni")},
-             "tp": {**_TINY_DATA, "orthogonal_penalty": "0.1"}}
+             "tp": {**_TINY_DATA, "orthogonal_penalty": "0.1"},
+             # one cycle per test sample instead of three keeps the runtime device's cost down
+             **{name: {"t_readout": "100 ms"} for name in ("s2m", "ecd")}}
 
 
 def _marks(name):
@@ -94,11 +96,15 @@ def test_rejects_bad_parameters(name):
         params.resolve({"no_such_parameter": "1"}, rule=name)
     for p in params:
         if p.kind in (int, float) and p.low is not None:
+            below = f"{p.low - 1} {p.unit}" if p.dimensioned else str(p.low - 1)
             with pytest.raises(ParameterError, match=p.name):
-                params.resolve({p.name: str(p.low - 1)})
+                params.resolve({p.name: below})
         if p.kind in (int, float):
             with pytest.raises(ParameterError, match=p.name):
                 params.resolve({p.name: "not-a-number"})
+        if p.dimensioned:   # as in Brian2, a bare number is not read in the declared unit
+            with pytest.raises(ParameterError, match=f"{p.name}.*without a unit"):
+                params.resolve({p.name: str(p.default)})
         if p.kind is str and p.choices:
             with pytest.raises(ParameterError, match=p.name):
                 params.resolve({p.name: "no-such-choice"})

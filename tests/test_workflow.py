@@ -31,6 +31,8 @@ def _config(tmp_path, **changes):
 
 @pytest.mark.parametrize("changes, fragment", [
     ({"rules": {"bp": {"set": {"learning_rate": "5ms"}}}}, "parameter 'learning_rate'"),
+    ({"rules": {"erbp": {"set": {"tau_syn": 4}}}}, "parameter 'tau_syn': got 4 without a unit"),
+    ({"rules": {"erbp": {"set": {"tau_syn": "4 mV"}}}}, "got '4 mV' (a voltage); expected a time"),
     ({"rules": {"nosuchrule": {}}}, "unknown rule 'nosuchrule'"),
     ({"rules": {"fa-variant": {"rule": "nosuchrule"}}}, "unknown rule 'nosuchrule'"),
     ({"rules": {"fa/slow": {"rule": "fa"}}}, "fa/slow"),
