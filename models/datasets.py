@@ -16,13 +16,15 @@ Anything else is read as a path: a directory of IDX files named like MNIST's
 (``.gz`` or uncompressed), or an ``.npz`` with ``x_train, y_train, x_test,
 y_test``.
 
-The IDX files of a registered dataset are searched, in order, in ``data_dir``,
-``$BIOPROP_DATA_DIR``, the system locations of the registry (Debian's
-``dataset-fashion-mnist`` installs to ``/usr/share/datasets/fashion-mnist``) and
-pooch's user cache; each directory may hold the files directly or in a
-``<name>/`` subdirectory.  Only then is a file downloaded into the cache, unless
-``download=False`` or ``BIOPROP_OFFLINE=1``.  Every file found is checked
-against its checksum before use.
+The IDX files of a registered dataset are looked for in the one directory the
+user named, ``data_dir`` (``--data-dir``) or else ``$BIOPROP_DATA_DIR``: a named
+directory that does not exist, or does not hold the dataset, is an error, never
+a reason to use another copy.  Without one, they are searched, in order, in the
+system locations of the registry (Debian's ``dataset-fashion-mnist`` installs to
+``/usr/share/datasets/fashion-mnist``) and pooch's user cache, and only then
+downloaded into the cache, unless ``download=False`` or ``BIOPROP_OFFLINE=1``.
+Each directory may hold the files directly or in a ``<name>/`` subdirectory.
+Every file found, or downloaded, is checked against its checksum before use.
 """
 
 from __future__ import annotations
@@ -147,16 +149,28 @@ def _cache_dir(name: str) -> Path:
     return Path(pooch.os_cache("bioprop")) / name
 
 
-def _search_dirs(name: str, spec: dict, data_dir) -> list[Path]:
-    """Directories to look in, in order of precedence."""
-    dirs = []
-    for root in (data_dir, os.environ.get(ENV_DATA_DIR) or None):
-        if root is not None:
-            root = Path(root).expanduser().resolve()
-            dirs += [root, root / name]
-    dirs += [Path(d) for d in spec.get("system_dirs", [])]
-    dirs.append(_cache_dir(name))
-    return dirs
+def _named_dir(data_dir) -> tuple[Path, str] | None:
+    """The data directory the user named (``data_dir``, else ``$BIOPROP_DATA_DIR``) and
+    how it was named, or None; DatasetError if it is not an existing directory."""
+    if data_dir is not None:
+        root, how = data_dir, "--data-dir (data_dir)"
+    elif os.environ.get(ENV_DATA_DIR):
+        root, how = os.environ[ENV_DATA_DIR], f"${ENV_DATA_DIR}"
+    else:
+        return None
+    path = Path(root).expanduser().resolve()
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise DatasetError(f"data directory {os.fspath(root)} given by {how} {what}; "
+                           "name an existing directory holding the dataset's files")
+    return path, how
+
+
+def _search_dirs(name: str, spec: dict, named: tuple[Path, str] | None) -> list[Path]:
+    """Directories to look in, in order of precedence (``named`` from :func:`_named_dir`)."""
+    if named is not None:  # a directory the user named is the only place looked in
+        return [named[0], named[0] / name]
+    return [*(Path(d) for d in spec.get("system_dirs", [])), _cache_dir(name)]
 
 
 def _candidates(file_name: str) -> tuple[str, ...]:
@@ -234,9 +248,15 @@ def _missing_error(name: str, spec: dict, missing: list[str], dirs: list[Path], 
 
 def _registered_idx(name: str, spec: dict, data_dir, download: bool):
     """Find (downloading if allowed), checksum and parse the IDX files of a registered dataset."""
-    dirs = _search_dirs(name, spec, data_dir)
+    named = _named_dir(data_dir)
+    dirs = _search_dirs(name, spec, named)
     found = {role: _find(spec["files"][role]["name"], dirs) for role in IDX_ROLES}
     missing = [role for role in IDX_ROLES if found[role] is None]
+    if missing and named is not None:
+        absent = ", ".join(spec["files"][role]["name"] for role in missing)
+        raise DatasetError(f"{name}: data directory {named[0]} given by {named[1]} does not hold the "
+                           f"dataset: {absent} not found in {named[0]} or {named[0] / name}; put the "
+                           f"files there, or name no directory to use the system copy or the cache")
     if missing:
         if not download:
             why = "downloading is disabled (download=False)"
@@ -465,6 +485,8 @@ def load_dataset(name_or_path, *, data_dir=None, n_train=None, n_test=None, n_va
     ``./mnist`` for the directory.
     """
     _check_params(n_train, n_test, n_val, seed)
+    if data_dir is not None:
+        _named_dir(data_dir)  # a directory the user named must exist, whatever the dataset
     name = os.fspath(name_or_path)
     shape_hint = None
     if name in _registry():
@@ -515,7 +537,7 @@ def list_datasets() -> list[dict]:
     rows = []
     for name, spec in _registry().items():
         if spec["format"] == "idx":
-            dirs = _search_dirs(name, spec, None)
+            dirs = _search_dirs(name, spec, _named_dir(None))
             paths = [_find(spec["files"][role]["name"], dirs) for role in IDX_ROLES]
             found = None if None in paths else ", ".join(dict.fromkeys(str(p.parent) for p in paths))
         else:
@@ -533,7 +555,7 @@ def verify_dataset(name: str, data_dir=None) -> list[FileStatus]:
         path = _digits_path()
         return [FileStatus(file=path.name, status="ok" if path.is_file() else "missing",
                            path=str(path) if path.is_file() else None, searched=(str(path),))]
-    dirs = _search_dirs(name, spec, data_dir)
+    dirs = _search_dirs(name, spec, _named_dir(data_dir))
     searched = tuple(map(str, dirs))
     statuses = []
     for role in IDX_ROLES:

@@ -100,6 +100,8 @@ def test_repacked_file_with_altered_content_is_rejected(tmp_path):
     raw = bytearray(gzip.decompress((DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     raw[8] = (raw[8] + 1) % 10  # first test label
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    for name in IDX_FILES[:3]:  # a named directory is the only place looked in: give it the rest
+        (tmp_path / name).symlink_to(DEBIAN_FASHION / name)
     statuses = {s.file: s for s in verify_dataset("fashion-mnist", data_dir=tmp_path)}
     assert statuses["t10k-labels-idx1-ubyte.gz"].status == "checksum-mismatch"
     assert statuses["t10k-labels-idx1-ubyte.gz"].path == str(tmp_path / "t10k-labels-idx1-ubyte.gz")
@@ -113,13 +115,10 @@ def test_repacked_file_with_altered_content_is_rejected(tmp_path):
 def test_missing_files_error_lists_every_place_searched(tmp_path, monkeypatch):
     system = tmp_path / "system" / "fashion-mnist"
     monkeypatch.setitem(datasets._registry()["fashion-mnist"], "system_dirs", [str(system)])
-    monkeypatch.setenv("BIOPROP_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(DatasetError) as err:
-        load_dataset("fashion-mnist", data_dir=tmp_path / "explicit")
+        load_dataset("fashion-mnist")
     message = str(err.value)
-    places = [tmp_path / "explicit", tmp_path / "explicit" / "fashion-mnist", tmp_path / "env",
-              tmp_path / "env" / "fashion-mnist", system,
-              tmp_path / "xdg-cache" / "bioprop" / "fashion-mnist"]
+    places = [system, tmp_path / "xdg-cache" / "bioprop" / "fashion-mnist"]
     for place in places:
         assert str(place) in message
     for name in IDX_FILES:
@@ -129,9 +128,63 @@ def test_missing_files_error_lists_every_place_searched(tmp_path, monkeypatch):
         assert hint in message
     assert "\n" not in message  # the CLI prints it as one line
 
-    statuses = verify_dataset("fashion-mnist", data_dir=tmp_path / "explicit")
+    statuses = verify_dataset("fashion-mnist")
     assert [s.status for s in statuses] == ["missing"] * 4
     assert statuses[0].searched == tuple(map(str, places))
+
+
+@pytest.mark.parametrize("how", ["data_dir", "env"])
+def test_named_data_dir_that_does_not_exist_is_an_error(tmp_path, monkeypatch, how):
+    """Issue 15: --data-dir /no/such/dir trained on the system copy; now it names the directory."""
+    missing = tmp_path / "no" / "such" / "dir"
+    if how == "env":
+        monkeypatch.setenv("BIOPROP_DATA_DIR", str(missing))
+    kwargs = {"data_dir": missing} if how == "data_dir" else {}
+    given_by = "--data-dir" if how == "data_dir" else "$BIOPROP_DATA_DIR"
+    for call in (lambda: load_dataset("fashion-mnist", n_train=10, n_test=10, **kwargs),
+                 lambda: verify_dataset("fashion-mnist", **kwargs)):
+        with pytest.raises(DatasetError) as err:
+            call()
+        message = str(err.value)
+        assert f"data directory {missing} given by {given_by}" in message and "does not exist" in message
+        assert str(DEBIAN_FASHION) not in message and "\n" not in message
+
+
+def test_data_dir_that_is_a_file_is_an_error(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("")
+    with pytest.raises(DatasetError, match=f"data directory {afile} given by --data-dir .* is not a directory"):
+        load_dataset("digits", data_dir=afile)
+
+
+@pytest.mark.parametrize("how", ["data_dir", "env"])
+def test_named_data_dir_without_the_dataset_is_an_error(tmp_path, monkeypatch, how):
+    """An existing directory that lacks the files is not a reason to use another copy."""
+    system = tmp_path / "system"
+    small_idx_dir(system)  # a copy further down the old search order (checksums aside)
+    monkeypatch.setitem(datasets._registry()["fashion-mnist"], "system_dirs", [str(system)])
+    named = tmp_path / "named"
+    (named / "fashion-mnist").mkdir(parents=True)
+    write_idx(named / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz", np.zeros(3))
+    if how == "env":
+        monkeypatch.setenv("BIOPROP_DATA_DIR", str(named))
+    kwargs = {"data_dir": named} if how == "data_dir" else {}
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion-mnist", **kwargs)
+    message = str(err.value)
+    assert message.startswith(f"fashion-mnist: data directory {named} given by ")
+    assert "does not hold the dataset" in message and IDX_FILES[0] in message
+    assert IDX_FILES[3] not in message  # the label file is there (its checksum is checked later)
+    assert str(system) not in message and "\n" not in message
+    statuses = verify_dataset("fashion-mnist", **kwargs)
+    assert statuses[0].searched == (str(named), str(named / "fashion-mnist"))
+
+
+def test_data_dir_wins_over_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOPROP_DATA_DIR", str(tmp_path / "env-missing"))
+    (tmp_path / "named").mkdir()
+    statuses = verify_dataset("kmnist", data_dir=tmp_path / "named")
+    assert statuses[0].searched == (str(tmp_path / "named"), str(tmp_path / "named" / "kmnist"))
 
 
 def test_download_disabled_by_argument(monkeypatch):
