@@ -20,7 +20,7 @@ N = 32
 
 
 def _rule(t_phase_ms, chunk=1):
-    p = PARAMETERS.resolve({"t_phase": str(t_phase_ms), "t_settle": str(0.2 * t_phase_ms),
+    p = PARAMETERS.resolve({"t_phase": f"{t_phase_ms}ms", "t_settle": f"{0.2 * t_phase_ms}ms",
                             "chunk_slots": str(chunk)})
     return SpikingGAITProp(n_inputs=N, n_classes=N, hidden=(N, N), params=p, seed=0,
                            device=DeviceConfig(kind="runtime"))
@@ -89,7 +89,7 @@ def test_feedback_reconstructs_the_layer_below(measured):
     measured rates, within 12 degrees (study: 0.7-7.8)."""
     rule, out = measured
     for per_layer, twin_r, _, _ in out:
-        a1 = rule.W[0] @ twin_r[0] + rule.b[0]
+        a1 = rule.W[0] @ (twin_r[0] - 50.0) + rule.b[0]
         fp = np.where(a1 > 0, 1.0, 0.1)
         dr1 = 0.5 * (per_layer[1][1] - per_layer[1][2])
         dr2 = 0.5 * (per_layer[2][1] - per_layer[2][2])
@@ -98,10 +98,11 @@ def test_feedback_reconstructs_the_layer_below(measured):
 
 def test_update_uses_only_its_own_synapse():
     """The synaptic update reads its own synapse's variables and those of its pre and
-    post neurons only (Brian2's _pre/_post suffixes), plus no network-wide names."""
+    post neurons only (Brian2's _pre/_post suffixes), and the baseline rate r0, a constant
+    of the network."""
     names = set(re.findall(r"[A-Za-z_]\w*", netmod.SYN_LEARN))
     own = {"dw", "is_fb"}
-    assert names - own == {"err_scale_post", "r_plus_post", "r_minus_post", "r_free_pre"}
+    assert names - own == {"err_scale_post", "r_plus_post", "r_minus_post", "r_free_pre", "r0"}
 
 
 def test_layout_weights_round_trip():
@@ -118,7 +119,7 @@ def test_layout_weights_round_trip():
 
 
 def test_rejects_settle_longer_than_phase():
-    p = PARAMETERS.resolve({"t_phase": "100", "t_settle": "100"})
+    p = PARAMETERS.resolve({"t_phase": "100ms", "t_settle": "100ms"})
     with pytest.raises(ParameterError, match="t_settle"):
         SpikingGAITProp(n_inputs=4, n_classes=2, hidden=(3,), params=p, seed=0,
                         device=DeviceConfig(kind="runtime"))

@@ -25,7 +25,11 @@ The spiking network
   rate twin's transfer function.  f is invertible, and ``f' = 1`` (u > 0) or the
   leaky slope (u < 0) is known from the neuron's own input; the baseline ``r0`` (a
   bias current) keeps every neuron firing on a sloped branch for ``u > -r0/slope``.
-  Not leaky (a leaky IF rate function is neither piecewise linear nor simply
+  The baseline carries no signal: a neuron counts its input rates above it,
+  ``u = W_l (r_{l-1} - r0) + b_l``, by subtracting the tonic current
+  ``ff_base = r0 sum_j w_ij`` (its own afferent weights times the constant r0, set
+  with the weights), so that in units of ``rate_scale`` the twin is the authors'
+  network.  Not leaky (a leaky IF rate function is neither piecewise linear nor simply
   invertible) and not Poisson (rate noise falls only as T^-1/2).
 * **Read-out.** ``(count + v_end - v_start)/T`` is the exact window mean of the drive.
 * **Phases per slot** (:func:`.gaitprop_network.schedule`): free settle, free window
@@ -45,7 +49,7 @@ symmetric difference removes the second-order term for a smooth f.  At the outpu
 loss ``1/2||r_L - y||^2``; below, ``Delta r_l = kappa f'_l W_{l+1}^T Delta r_{l+1}``, so
 ``Delta r_l = -beta kappa^(L-l) delta_l`` and
 
-    dW_l = Delta r_l r_{l-1}^T / (beta kappa^(L-l))  =  -delta_l r_{l-1}^T  = dW_l^BP
+    dW_l = Delta r_l (r_{l-1} - r0)^T / (beta kappa^(L-l))  =  -delta_l (r_{l-1} - r0)^T  = dW_l^BP
 
 for any W, given the hold, the symmetric nudges, no kink crossing and read-out noise
 small against ``Delta r T``.  f' enters once, through the rate function: a nudge
@@ -60,7 +64,9 @@ where W is orthogonal (the theorem's regime, which the penalty maintains).
 Locality.  ``dw_ij`` is accumulated in the network at the pre neuron's once-per-slot
 ``learn`` event from the post neuron's ``r_plus``, ``r_minus`` and ``err_scale`` (its
 own spike count and membrane at four window boundaries, and a per-layer constant)
-and the pre neuron's ``r_free``; biases from the neuron's own rate change.  No
+and the pre neuron's ``r_free`` less the constant r0; biases from the neuron's own
+rate change.  ``ff_base`` is a sum over the neuron's own afferent weights (in a
+synapse model, a tonic current ``w r0`` per synapse).  No
 delta, no label at hidden units, no other synapse's state.  Adam is elementwise.
 
 Where we depart
@@ -68,7 +74,14 @@ Where we depart
 * Output step: the first target step is ``beta (y - r_L)`` (the paper takes the full
   label step and a small gamma below); ``kappa`` plays gamma's role below.
 * Targets and inputs are rates: ``y = r0 + rate_scale * onehot``, inputs
-  ``r0 + rate_scale * pixel``; the twin is ``r_l = r0 + lrelu(W_l r_{l-1} + b_l)``.
+  ``r0 + rate_scale * pixel``; the twin is ``r_l = r0 + lrelu(W_l (r_{l-1} - r0) + b_l)``,
+  i.e. ``h_l = (r_l - r0)/rate_scale`` obeys the authors' ``h_l = lrelu(W_l h_{l-1} +
+  b_l / rate_scale)`` with pixel inputs and the one-hot label as output target
+  (``run.py``).  Why the baseline is subtracted: counted as input, the constant
+  ``r0`` of every neuron below, projected by W, gives each unit a fixed offset
+  larger than its variation across samples; units with a negative offset sit on the
+  leaky branch for every sample, learn ``leaky_slope`` times slower, and even exact
+  backprop on the twin stays near chance after an epoch of 200 digits.
 * Inverse pathway: ``kappa W^T`` (weight transport, refreshed from W after every
   update, as the authors refresh ``W^-1`` after every update, ``run.py`` L212-213);
   narrowing layers need no auxiliary units.  **The learned inverse (a local delta
@@ -77,9 +90,14 @@ Where we depart
   W, applied in NumPy between chunks (the authors penalise only the off-diagonal
   part, ``inv_net.py`` L52-59); it is the one non-local step.
 * Updates are summed in the network over a chunk of ``chunk_slots`` samples (the
-  batch), divided by ``rate_scale^2`` and ``chunk_slots`` (so that they are the twin's
-  updates in units of one pixel), and applied by Adam (Kingma & Ba 2015, betas 0.9 /
-  0.999, epsilon 1e-8) in NumPy.
+  batch) and applied by Adam (Kingma & Ba 2015, betas 0.9 / 0.999, epsilon 1e-8) in
+  NumPy, to the twin's loss in units of one pixel: the weight update divided by
+  ``rate_scale^2 chunk_slots``, the bias update by ``rate_scale chunk_slots`` with the
+  bias stepped as ``b / rate_scale`` (Adam's step is in its parameter's units, so a
+  bias stepped in Hz would learn ``rate_scale`` times slower than the weights).
+  ``learning_rate`` is therefore the authors' dimensionless step; they use Adam-like
+  updates at 1e-4 for 100 epochs of 60,000 samples, we take 1e-2 for runs of a few
+  hundred to thousands of presentations (the rule contract: one epoch of 200).
 * The simulation step is the rule's parameter ``dt`` (it replaces the device's
   ``dt_ms``): the phase boundaries and the exact per-step updates are defined on it.
 * Classification: the output neuron with most spikes over a test slot, in which
@@ -135,9 +153,10 @@ PARAMETERS = ParameterSet((
               open_low=True, source=f"{PAPER}, Sec. 4; {CODE}, utils.py L12-26"),
     Parameter("dt", 0.5, "simulation time step (replaces the device's dt_ms)", "ms", low=0.0,
               open_low=True, source=f"{STUDY}: 0.5 ms gives the angles of 0.1 ms"),
-    Parameter("learning_rate", 1e-2, "Adam step size", low=0.0,
-              source=f"ours: {CODE} README uses 1e-4 for 60,000 samples x 100 epochs; larger "
-                     "for runs of a few thousand presentations"),
+    Parameter("learning_rate", 1e-2, "Adam step size on the twin's loss in pixel units "
+              "(dimensionless; module docstring)", low=0.0,
+              source=f"ours: {CODE} README uses 1e-4 for 60,000 samples x 100 epochs; 1e-2 "
+                     "learns from one epoch of 200 digits (the rule contract)"),
     Parameter("orthogonal_penalty", 0.1, "lambda of lambda ||W W^T - I||^2 (smaller Gram matrix)",
               low=0.0, source=f"{CODE} README (0.1); the code penalises only the off-diagonal part"),
     Parameter("chunk_slots", 10, "sample slots per simulation run = samples per update (batch)",
@@ -162,16 +181,16 @@ def lrelu(a, slope):
 
 
 def rate_twin(W, b, x_rate, y_rate, r0, slope):
-    """Rates ``r_l = r0 + lrelu(W_l r_{l-1} + b_l)`` (Hz) of one input and backprop's
-    updates ``(-delta_l r_{l-1}^T, -delta_l)`` of ``1/2||r_L - y||^2``."""
+    """Rates ``r_l = r0 + lrelu(W_l (r_{l-1} - r0) + b_l)`` (Hz) of one input and
+    backprop's updates ``(-delta_l (r_{l-1} - r0)^T, -delta_l)`` of ``1/2||r_L - y||^2``."""
     r, a = [np.asarray(x_rate, float)], []
     for Wl, bl in zip(W, b):
-        a.append(Wl @ r[-1] + bl)
+        a.append(Wl @ (r[-1] - r0) + bl)
         r.append(r0 + lrelu(a[-1], slope))
     delta = np.where(a[-1] > 0, 1.0, slope) * (r[-1] - y_rate)
     dW, db = [None] * len(W), [None] * len(W)
     for l in range(len(W) - 1, -1, -1):
-        dW[l], db[l] = -np.outer(delta, r[l]), -delta
+        dW[l], db[l] = -np.outer(delta, r[l] - r0), -delta
         if l:
             delta = np.where(a[l - 1] > 0, 1.0, slope) * (W[l].T @ delta)
     return r, dW, db
@@ -235,12 +254,15 @@ class SpikingGAITProp(SlotPresentationRule):
                 "slot_on": np.ones((len(x), 1))}
 
     def state_run_args(self, learning):
-        bias = np.zeros(self.layout.n_net)
-        for l, bl in enumerate(self.b, start=1):
+        r0 = float(self.params["baseline_rate"] / Hz)
+        bias, base = np.zeros(self.layout.n_net), np.zeros(self.layout.n_net)
+        for l, (Wl, bl) in enumerate(zip(self.W, self.b), start=1):
             a, c = self.layout.layer(l)
             bias[a:c] = bl
+            base[a:c] = r0 * Wl.sum(axis=1)   # the baseline's share of W_l r_{l-1}
         return {"syn.w": self.layout.synapse_weights(self.W, float(self.params["kappa"])),
-                "net.bias": bias * Hz, "net.plastic": 1.0 if learning else 0.0}
+                "net.bias": bias * Hz, "net.ff_base": base * Hz,
+                "net.plastic": 1.0 if learning else 0.0}
 
     def read_state(self, compiled):
         """The updates summed over the chunk (Hz^2, Hz), applied unless probing."""
@@ -252,9 +274,9 @@ class SpikingGAITProp(SlotPresentationRule):
             self._apply(dW, db)
 
     def _apply(self, dW, db):
-        """Adam on the twin's loss: -update / (rate_scale^2 chunk_slots) for W, /
-        (rate_scale chunk_slots) for b (the twin's units: one pixel), plus the
-        orthogonality penalty on W."""
+        """Adam on the twin's loss in units of one pixel (rates / rate_scale): the
+        gradient is -update / (rate_scale^2 chunk_slots) for W and -update / (rate_scale
+        chunk_slots) for b / rate_scale, plus the orthogonality penalty on W."""
         p = self.params
         scale = float(p["rate_scale"] / Hz)
         k = int(p["chunk_slots"])   # a short last chunk counts as a smaller step
@@ -263,13 +285,14 @@ class SpikingGAITProp(SlotPresentationRule):
         beta1, beta2, eps = _ADAM
         self._steps += 1
         lr = p["learning_rate"] * np.sqrt(1 - beta2 ** self._steps) / (1 - beta1 ** self._steps)
-        params = self.W + self.b
+        # Adam's step is in the units of its parameter: b (Hz) steps in pixels, as W does
+        params = self.W + [bl / scale for bl in self.b]
         for j, (g, (m, v)) in enumerate(zip(grads, self._adam)):
             m[...] = beta1 * m + (1 - beta1) * g
             v[...] = beta2 * v + (1 - beta2) * g * g
             params[j] = params[j] - lr * m / (np.sqrt(v) + eps)
         L = len(self.W)
-        self.W, self.b = params[:L], params[L:]
+        self.W, self.b = params[:L], [bl * scale for bl in params[L:]]
 
     def classify(self, counts):
         a, b = self.layout.layer(self.layout.n_layers)

@@ -10,8 +10,11 @@ Names: ``u`` is the input of the rate function (the paper's pre-activation ``a_l
 ``drive = f(u) = r0 + lrelu(u)`` the instantaneous rate; ``I_ff`` the feedforward
 current (mean ``W_l r_{l-1}``), ``I_fb`` the feedback current (mean
 ``kappa W_{l+1}^T r_{l+1}``); ``ff_hold``/``fb_hold`` their means over the free window
-(``ff_acc``/``fb_acc`` divided by the window); ``r_free``, ``r_plus``, ``r_minus`` the
-rates measured in the free, +beta and -beta windows.
+(``ff_acc``/``fb_acc`` divided by the window); ``ff_base`` the baseline part of the
+forward current, ``r0 sum_j W_lj`` (a neuron's afferent weights times the baseline),
+which the neuron subtracts, so that the forward input is ``W_l (r_{l-1} - r0)``;
+``r_free``, ``r_plus``, ``r_minus`` the rates measured in the free, +beta and -beta
+windows.
 
 Code objects
 ------------
@@ -52,6 +55,7 @@ r_plus : Hz
 r_minus : Hz
 db : Hz
 bias : Hz
+ff_base : Hz
 err_scale : 1 (constant)
 is_inp : 1 (constant)
 is_out : 1 (constant)
@@ -84,9 +88,10 @@ code_prev = code
 
 #: neuron update, one step (when='start', after MEASURE).  Rate twin (paper Sec. 3):
 #: ``h_l = f(a_l)``, ``a_l = W_l h_{l-1} + b_l``, f = leaky ReLU (slope 0.1, authors'
-#: ``utils.py``) plus the baseline r0 that keeps every neuron on a sloped branch.
-#:   free phase:     u = b + I_ff
-#:   nudged phases:  u = b + ff_hold + nudge      (feedforward input held at its free mean)
+#: ``utils.py``) plus the baseline r0 that keeps every neuron on a sloped branch; the
+#: input counts rates above the baseline (``- ff_base``), so r0 adds nothing to ``a_l``.
+#:   free phase:     u = b - ff_base + I_ff
+#:   nudged phases:  u = b - ff_base + ff_hold + nudge   (feedforward input held at its free mean)
 #:   output nudge:   sgn beta (y - r_free)       (the first step towards the label target)
 #:   hidden nudge:   I_fb - fb_hold              (only the change of kappa W^T r_above)
 #: ``sgn`` = +1 / -1 in the +beta / -beta phases; nudges only while learning and in real
@@ -96,7 +101,7 @@ NET_UPDATE = """
 nudged = plastic * slot_on(t, 0) * ({nudged})
 sgn = {sign}
 nudge = is_out * sgn * beta * (targets(t, target_col) - r_free) + (1 - is_out) * (I_fb - fb_acc / t_window)
-u = bias + I_ff + nudged * (ff_acc / t_window - I_ff + nudge)
+u = bias - ff_base + I_ff + nudged * (ff_acc / t_window - I_ff + nudge)
 drive = is_inp * rates(t, i % n_inp) + (1 - is_inp) * (r0 + slope * u + (1 - slope) * clip(u, 0*Hz, inf*Hz))
 v += drive * dt
 ff_acc += I_ff * dt * ({in_free})
@@ -121,10 +126,12 @@ I_ff_post += (1 - is_fb) * w * c_ff
 I_fb_post += is_fb * w * c_fb
 """
 #: GAIT-Prop's update ``dW_l = -e_l h_{l-1}^T`` (``inv_net.py`` L91-92) in spikes, at the
-#: pre neuron's ``learn`` event:  dw_ij += err_scale_i (r_plus_i - r_minus_i)/2 r_free_j
-#: -- the post neuron's rate change and the pre neuron's free rate, nothing else.
+#: pre neuron's ``learn`` event:
+#: dw_ij += err_scale_i (r_plus_i - r_minus_i)/2 (r_free_j - r0)
+#: -- the post neuron's rate change and the pre neuron's free rate above the baseline
+#: (the part of it that enters ``a_l``), nothing else.
 SYN_LEARN = """
-dw += (1 - is_fb) * err_scale_post * 0.5 * (r_plus_post - r_minus_post) * r_free_pre
+dw += (1 - is_fb) * err_scale_post * 0.5 * (r_plus_post - r_minus_post) * (r_free_pre - r0)
 """
 
 
@@ -285,7 +292,8 @@ def make_construct(lay: Layout, p: dict, n_slots: int):
         net.plastic = 0
         syn = Synapses(net, net, SYN_EQS, on_pre={"pre": SYN_PRE, "learn": SYN_LEARN},
                        on_event={"pre": "spike", "learn": "learn"}, name="syn", dt=dt,
-                       namespace={"c_ff": namespace["c_ff"], "c_fb": namespace["c_fb"]})
+                       namespace={"c_ff": namespace["c_ff"], "c_fb": namespace["c_fb"],
+                                  "r0": namespace["r0"]})
         syn.connect(i=lay.syn_i, j=lay.syn_j)
         syn.is_fb = lay.syn_fb
         monitor = slot_counter(net, t_slot)
