@@ -262,6 +262,9 @@ class SpikingGAITProp(SlotPresentationRule):
             base[a:c] = r0 * Wl.sum(axis=1)   # the baseline's share of W_l r_{l-1}
         return {"syn.w": self.layout.synapse_weights(self.W, float(self.params["kappa"])),
                 "net.bias": bias * Hz, "net.ff_base": base * Hz,
+                # random phases of the oscillators from the rule's generator: an
+                # initialiser string (rand()) would be drawn once, at build time, in runtime
+                "net.v": self.rng.uniform(0.0, 1.0, self.layout.n_net),
                 "net.plastic": 1.0 if learning else 0.0}
 
     def read_state(self, compiled):

@@ -287,7 +287,6 @@ def make_construct(lay: Layout, p: dict, n_slots: int):
         net.is_inp, net.is_out = is_inp, is_out
         net.target_col = np.clip(np.arange(lay.n_net) - out0, 0, n_out - 1)
         net.err_scale = err_scales(lay, float(p["beta"]), float(p["kappa"]))
-        net.v = "rand()"   # random phases of the oscillators (seeded per run)
         net.code_prev = 0
         net.plastic = 0
         syn = Synapses(net, net, SYN_EQS, on_pre={"pre": SYN_PRE, "learn": SYN_LEARN},
