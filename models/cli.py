@@ -17,6 +17,13 @@ from .errors import BiopropError, ParameterError
 from .params import parse_assignments
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other user error (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
@@ -35,6 +42,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer seed; got {text!r}")
     return value
 
 
@@ -99,6 +116,7 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from . import schema
+    from .files import check_output
     from .rules import get_rule
     rule_cls = get_rule(args.rule)
     overrides = parse_assignments(args.set or [])
@@ -108,8 +126,7 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if out.suffix != ".nc":
         raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {args.out!r}")
-    if out.exists() and not args.overwrite:
-        raise ParameterError(f"--out {args.out} already exists; pass --overwrite to replace it")
+    check_output(out, overwrite=args.overwrite)  # before training, not after
     from .datasets import load_dataset
     data = load_dataset(args.dataset, data_dir=args.data_dir, n_train=args.n_train,
                         n_test=args.n_test, n_val=args.n_val, seed=args.seed)
@@ -144,7 +161,7 @@ def _device_options(parser) -> None:
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser of the model commands and its subcommand table, to which
     :mod:`bioprop.analysis.cli` adds the analysis commands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bioprop", description="Local learning rules in Brian2 and NumPy: train, compare, analyse.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -178,7 +195,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     train.add_argument("--n-val", type=_validation, default=0,
                        help="validation samples taken from the training set: a count or a fraction")
     train.add_argument("--epochs", type=_positive_int, default=1, help="passes over the training set")
-    train.add_argument("--seed", type=int, default=0, help="seed for data subset, initial weights and noise")
+    train.add_argument("--seed", type=_seed, default=0, help="seed for data subset, initial weights and noise")
     train.add_argument("--hidden", type=_hidden, default=(200,), help="hidden layer sizes, e.g. 200,200")
     _device_options(train)
     train.add_argument("--set", action="append", metavar="NAME=VALUE",

@@ -308,6 +308,11 @@ def _parse_idx_set(raws: dict, paths: dict):
 
 def _load_npz(path: Path):
     required = ("x_train", "y_train", "x_test", "y_test")
+    # Checked first: np.load reads anything that is not a zip as a pickle, and its
+    # refusal would advise unpickling an untrusted file.
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: not a complete .npz archive (truncated, or not a zip file); "
+                           f"expected numpy.savez output holding {', '.join(required)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             absent = [k for k in required if k not in archive.files]
@@ -316,7 +321,7 @@ def _load_npz(path: Path):
                                    f"has {', '.join(archive.files) or 'nothing'})")
             arrays = {k: archive[k] for k in required}
             shape_hint = tuple(int(d) for d in archive["image_shape"]) if "image_shape" in archive.files else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read as .npz ({exc})") from None
     return arrays, shape_hint, [{"file": path.name, "path": str(path), "md5": _md5_of(path)}]
 

@@ -133,15 +133,15 @@ class Parameter:
         if self.kind is str:
             return "one of " + ", ".join(self.choices) if self.choices else "a string"
         what = "an integer" if self.kind is int else "a number"
-        if self.dimensioned:
-            what = (f"a {self.dimension} with its unit ({self.unit} or any Brian2 unit of that "
-                    f"dimension, e.g. 5*{self.unit})")
+        if self.dimensioned:  # any Brian2 unit of the dimension is accepted
+            what = f"a {self.dimension} with its unit, e.g. 5*{self.unit}"
         lo = "(" if self.open_low else "["
         hi = ")" if self.open_high else "]"
         if self.low is not None or self.high is not None:
             low = "-inf" if self.low is None else f"{self.low:g}"
             high = "inf" if self.high is None else f"{self.high:g}"
-            what += f" in {lo}{low}, {high}{hi}" + (f" {self.unit}" if self.dimensioned else "")
+            what += (", in" if self.dimensioned else " in") + f" {lo}{low}, {high}{hi}"
+            what += f" {self.unit}" if self.dimensioned else ""
         return what
 
     def _fail(self, given, problem: str = "") -> ParameterError:
@@ -172,7 +172,7 @@ class Parameter:
         if not match["unit"]:
             if self.dimensioned:
                 raise self._fail(text, " without a unit")
-            return self.validate(number)
+            return self.validate(number, given=text)
         unit_text = match["unit"]
         try:
             unit = _unit_expression("1" + unit_text if unit_text.startswith("/") else unit_text)

@@ -75,6 +75,22 @@ def test_rules_and_params_list(capsys):
     assert "learning_rate" in capsys.readouterr().out
 
 
+def test_params_show_unit_default_range_and_source(capsys):
+    from bioprop.models.rules import available_rules
+    for name, cls in available_rules().items():
+        assert main(["params", name]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        for p in cls.parameters:
+            unit = f" {p.unit}" if p.dimensioned else ""
+            head = lines.index(f"{p.name} = {p.default!r}{unit}    ({p.expected()})")
+            if p.source:
+                rest = lines[head + 1:]
+                block = rest[:next((i for i, line in enumerate(rest) if not line.startswith("    ")), len(rest))]
+                assert f"    source: {p.source}" in block, (name, p.name)
+    main(["params", "erbp"])
+    assert "tau_syn = 4.0 ms    (a time with its unit, e.g. 5*ms, in (0, inf] ms)" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST test files not present")
 def test_verify_mnist_reports_test_files_ok_and_train_files_absent():
     proc = _run("datasets", "verify", "mnist", "--data-dir", str(SHARED_MNIST))

@@ -210,6 +210,21 @@ def test_failed_download_is_reported_with_its_url(monkeypatch):
     assert "no route to host" in str(err.value)
 
 
+def test_downloaded_file_is_checked_before_use(monkeypatch, tmp_path):
+    """Even if the downloader hands back a wrong file, its checksum is checked before it is read."""
+    import pooch
+    monkeypatch.delenv("BIOPROP_OFFLINE")
+
+    def tampered(url, known_hash, fname, path, progressbar):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        write_idx(Path(path) / fname, np.zeros((3, 2, 2)) if "images" in fname else np.zeros(3))
+        return str(Path(path) / fname)
+
+    monkeypatch.setattr(pooch, "retrieve", tampered)
+    with pytest.raises(DatasetError, match="kmnist: checksum mismatch for .*train-images-idx3-ubyte.gz"):
+        load_dataset("kmnist")
+
+
 def test_verify_never_downloads(monkeypatch):
     import pooch
     monkeypatch.delenv("BIOPROP_OFFLINE")
@@ -295,8 +310,9 @@ def test_npz_missing_arrays_and_unknown_names(tmp_path):
     with pytest.raises(DatasetError, match="lacks y_train, x_test, y_test"):
         load_dataset(tmp_path / "partial.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
-    with pytest.raises(DatasetError, match="cannot read as .npz"):
+    with pytest.raises(DatasetError, match="not a complete .npz archive") as err:
         load_dataset(tmp_path / "junk.npz")
+    assert "pickle" not in str(err.value)  # numpy's own refusal advises unpickling it
     with pytest.raises(DatasetError, match="neither a registered dataset"):
         load_dataset("mnsit")
 

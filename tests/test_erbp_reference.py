@@ -32,7 +32,7 @@ def _run(rule, kind):
 @pytest.mark.parametrize("kind", ["runtime", pytest.param("cpp_standalone", marks=pytest.mark.standalone)])
 @pytest.mark.parametrize("rule", list(RUNS))
 def test_same_seed_same_numbers(rule, kind):
-    reference = np.load(REFERENCE)
+    reference = np.load(REFERENCE, allow_pickle=False)
     for key, values in _run(rule, kind).items():
         np.testing.assert_array_equal(values, reference[key], err_msg=key)
 

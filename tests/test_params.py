@@ -83,7 +83,7 @@ def test_bad_time_values_name_parameter_and_expected_form(text):
     with pytest.raises(ParameterError) as err:
         TAU.parse(text)
     message = str(err.value)
-    assert "tau_dendrite" in message and "time with its unit (ms" in message and "(0, inf] ms" in message
+    assert "tau_dendrite" in message and "time with its unit, e.g. 5*ms" in message and "(0, inf] ms" in message
 
 
 def test_kinds_are_parsed_and_checked():
