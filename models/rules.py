@@ -97,6 +97,14 @@ class LearningRule(abc.ABC):
         epoch, after :meth:`train_epoch`."""
         return self.predict(x), {}
 
+    def after_training(self, data, accuracy) -> dict:
+        """Experiments on the trained network, run once after the last epoch (e.g. the
+        S2M's pruning and weight rounding): ``{name: (dims, values, attrs)}`` variables
+        without the epoch dimension; ``accuracy(predicted, labels)`` is the loop's own
+        measure.  Called after :meth:`weights` is read, so the result file keeps the
+        trained weights."""
+        return {}
+
     def coordinates(self) -> dict[str, tuple[Any, dict]]:
         """Coordinates of the dimensions of the records (``dim -> (values, attrs)``),
         e.g. the population names of a spiking network."""

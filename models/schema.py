@@ -107,6 +107,7 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
                 layer_sizes: tuple[int, ...], parameters_json: str, device: Mapping,
                 train_accuracy, test_accuracy, validation_accuracy=None,
                 epoch_variables: Mapping[str, tuple[tuple[str, ...], Any, dict]] | None = None,
+                final_variables: Mapping[str, tuple[tuple[str, ...], Any, dict]] | None = None,
                 weights: list[np.ndarray] | None = None, weight_units: str = "1",
                 wall_clock_seconds: float,
                 title: str | None = None, command: str | None = None,
@@ -115,7 +116,9 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
     """Assemble a result Dataset that follows the schema.
 
     ``epoch_variables`` maps a name to ``(dims, values, attrs)`` where dims
-    starts with ``epoch`` and attrs has at least ``units`` and ``long_name``.
+    starts with ``epoch`` and attrs has at least ``units`` and ``long_name``;
+    ``final_variables`` (same form, no ``epoch`` dimension) describe the trained
+    network (:meth:`~bioprop.models.rules.LearningRule.after_training`).
     ``coords`` maps a dimension of those variables to ``(values, attrs)``, e.g.
     :func:`spiking_coordinates`.  ``label`` names the run's variant in combined
     results (default: ``rule``).
@@ -132,7 +135,7 @@ def make_result(*, rule: str, dataset: str, dataset_subset: Mapping, seed: int,
         data_vars["validation_accuracy"] = (
             (EPOCH,), np.asarray(validation_accuracy, float),
             {"units": "1", "long_name": "fraction of validation samples classified correctly"})
-    for name, (dims, values, attrs) in (epoch_variables or {}).items():
+    for name, (dims, values, attrs) in {**(epoch_variables or {}), **(final_variables or {})}.items():
         data_vars[name] = (tuple(dims), np.asarray(values), dict(attrs))
     for k, w in enumerate(weights or [], start=1):
         data_vars[weight_name(k)] = (

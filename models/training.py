@@ -77,6 +77,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
             records.append({**result.variables, **test_records})
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
         weights = rule.weights() if keep_weights else None
+        final = rule.after_training(data, _accuracy)
         coords = rule.coordinates()
     finally:
         rule.close()
@@ -89,6 +90,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         device=device_info, train_accuracy=train_acc, test_accuracy=test_acc,
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
+        final_variables=final,
         weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start,
         label=label, coords=coords)
     result["train_accuracy"].attrs["comment"] = (

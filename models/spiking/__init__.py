@@ -4,10 +4,14 @@ all on the shared base :mod:`.presentation` (samples in slots, phases within a s
 ``erbp``, ``erbp-stochastic``  event-driven random backpropagation (Neftci et al. 2017),
                                :mod:`.erbp` (rule classes) and :mod:`.erbp_network`
                                (equations and network construction)
+``s2m``, ``ecd``               synaptic sampling machine (Neftci et al. 2016) and event-driven
+                               contrastive divergence (Neftci et al. 2014), :mod:`.s2m` and
+                               :mod:`.s2m_network`
+``spiking-gaitprop``           GAIT-Prop in spikes (Ahmad, van Gerven & Ambrogioni 2020),
+                               :mod:`.gaitprop` (rule class) and :mod:`.gaitprop_network`
+                               (equations and network construction)
 
 Importing this package registers them (:func:`bioprop.models.rules.register`).
-:mod:`.gaitprop` (spiking GAIT-Prop, Ahmad et al. 2020) is not loaded yet: its updates
-match backprop's direction, but it does not yet pass the rule contract (learning on
-tiny data), so ``bioprop train`` does not offer it.
 """
-from . import erbp  # noqa: F401 (registration)
+from . import erbp, s2m  # noqa: F401 (registration)
+from . import gaitprop  # noqa: F401 (registration)
