@@ -109,13 +109,17 @@ def test_layout_weights_round_trip():
     lay = netmod.make_layout((3, 4, 2))
     rng = np.random.default_rng(1)
     W = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
-    w = lay.synapse_weights(W, 0.3)
+    M = [None, rng.standard_normal((2, 4))]   # feedback matrix shaped like W_2, not W_2
+    w = lay.synapse_weights(W, M, 0.3)
     back = lay.forward_blocks(w)
     np.testing.assert_array_equal(back[0], W[0])
     np.testing.assert_array_equal(back[1], W[1])
-    fb = w[lay.fb_slices[1]]   # synapse (i in layer 2) -> (j in layer 1) carries 0.3 W_2[i, j]
+    fb = w[lay.fb_slices[1]]   # synapse (i in layer 2) -> (j in layer 1) carries 0.3 M_2[i, j]
     pre, post = lay.syn_i[lay.fb_slices[1]] - 7, lay.syn_j[lay.fb_slices[1]] - 3
-    np.testing.assert_allclose(fb, 0.3 * W[1][pre, post])
+    np.testing.assert_allclose(fb, 0.3 * M[1][pre, post])
+    fb_back = lay.feedback_blocks(w)
+    assert fb_back[0] is None
+    np.testing.assert_allclose(fb_back[1], 0.3 * M[1])
 
 
 def test_rejects_settle_longer_than_phase():
@@ -123,3 +127,35 @@ def test_rejects_settle_longer_than_phase():
     with pytest.raises(ParameterError, match="t_settle"):
         SpikingGAITProp(n_inputs=4, n_classes=2, hidden=(3,), params=p, seed=0,
                         device=DeviceConfig(kind="runtime"))
+
+
+def test_learned_inverse_converges_to_the_delta_rule_fixed_point():
+    """inverse = learned, forward weights frozen (learning_rate 0): the delta rule summed in
+    the network moves M_2 as the same rule does on the rate twin (angle between the two
+    changes of M_2 below 10 degrees), and towards W_2, the least-squares inverse of an
+    orthogonal square W_2 (M_2^T = W_2^-1): the angle between M_2 and W_2 at least halves
+    and the reconstruction error of the hidden rates falls by half."""
+    n, k, n_samples = 8, 5, 200
+    p = PARAMETERS.resolve({"inverse": "learned", "inverse_learning_rate": "1.0", "learning_rate": "0",
+                            "t_phase": "100ms", "t_settle": "20ms", "chunk_slots": str(k),
+                            "alignment_samples": "0"})
+    rule = SpikingGAITProp(n_inputs=n, n_classes=n, hidden=(n,), params=p, seed=0,
+                           device=DeviceConfig(kind="runtime"))
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 1, (n_samples, n)), rng.integers(0, n, n_samples)
+    W1, W2, M0 = rule.W[0].copy(), rule.W[1].copy(), rule.M[1].copy()
+    h = np.array([rate_twin(rule.W, rule.b, r, t, 50.0, 0.1)[0][1] - 50.0
+                  for r, t in zip(rule.input_rates(x), rule.target_rates(y))]) / 100.0  # pixel units
+    a = h @ W2.T
+
+    def recon_error(M):
+        return np.linalg.norm(h - a @ M) / np.linalg.norm(h)
+
+    rule.train_epoch(x, y)
+    np.testing.assert_array_equal(rule.W[0], W1)   # frozen: only the inverse learned
+    M_twin = M0.copy()
+    for s in range(0, n_samples, k):   # the same delta rule on the twin's rates
+        M_twin += 1.0 / k * (a[s:s + k].T @ (h[s:s + k] - a[s:s + k] @ M_twin))
+    assert angle_degrees(rule.M[1] - M0, M_twin - M0) < 10.0
+    assert angle_degrees(rule.M[1], W2) < 0.5 * angle_degrees(M0, W2)
+    assert recon_error(rule.M[1]) < 0.5 * recon_error(M0)

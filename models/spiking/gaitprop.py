@@ -82,10 +82,20 @@ Where we depart
   larger than its variation across samples; units with a negative offset sit on the
   leaky branch for every sample, learn ``leaky_slope`` times slower, and even exact
   backprop on the twin stays near chance after an epoch of 200 digits.
-* Inverse pathway: ``kappa W^T`` (weight transport, refreshed from W after every
-  update, as the authors refresh ``W^-1`` after every update, ``run.py`` L212-213);
-  narrowing layers need no auxiliary units.  **The learned inverse (a local delta
-  rule on a reconstruction error) is not built** (issue 11 asks for it as an option).
+* Inverse pathway (``inverse``): ``kappa W^T`` by default (weight transport,
+  refreshed from W after every update, as the authors refresh ``W^-1`` after every
+  update, ``run.py`` L212-213); narrowing layers need no auxiliary units.  Or
+  ``kappa M^T`` with M learned (issue 11; the authors' ``--learn_inv``): the delta
+  rule ``dM_l = eta_inv a_l (h_{l-1} - M_l^T a_l)^T`` on the reconstruction of the
+  free rates above the baseline ``h_{l-1}`` from the layer's free feedforward input
+  ``a_l = W_l h_{l-1}``, accumulated per slot in the feedback synapses (pre neuron's
+  input, post neuron's rate and reconstruction) and applied between chunks as plain
+  SGD in pixel units (the authors reconstruct from ``f^-1(h_l) - b``,
+  the same ``a_l``, and step the inverse with their forward optimiser).  Its fixed
+  point is the least-squares inverse of W on the data, ``W^T`` where W is orthogonal
+  and the data isotropic; elsewhere the update departs from backprop's, and
+  ``update_angle`` shows by how much (``feedback_angle``: angle between M and W).
+  The summed reconstruction costs a pass over the synapses every step.
 * Orthogonality penalty ``lambda ||W W^T - I||_F^2`` on the smaller Gram matrix of each
   W, applied in NumPy between chunks (the authors penalise only the off-diagonal
   part, ``inv_net.py`` L52-59); it is the one non-local step.
@@ -162,6 +172,15 @@ PARAMETERS = ParameterSet((
     Parameter("chunk_slots", 10, "sample slots per simulation run = samples per update (batch)",
               kind=int, low=1, source="ours: the batch of the rate rules' tiny-data settings "
                                       f"({CODE}: 60)"),
+    Parameter("inverse", "transpose", "feedback pathway kappa M^T: transpose = weight transport "
+              "(M = W, copied after every update); learned = M learned by a local delta rule on "
+              "the reconstruction of the layer below (no weight transport)", kind=str,
+              choices=("transpose", "learned"),
+              source=f"issue 11; {CODE}, run.py --learn_inv and inv_net.py get_backward_updates"),
+    Parameter("inverse_learning_rate", 0.5, "step of the inverse's delta rule (plain SGD on the "
+              "reconstruction error in pixel units, dimensionless); used with inverse = learned",
+              low=0.0, source="ours: stable below 2 / ||a||^2 in pixel units (LMS, Widrow & Hoff "
+                              f"1960); {CODE} steps it with its forward optimiser and step"),
     Parameter("alignment_samples", 8, "training samples of the fixed probe on which "
               "update_angle is measured every epoch (0 = off)", kind=int, low=0, source="ours"),
 ))
@@ -224,6 +243,10 @@ class SpikingGAITProp(SlotPresentationRule):
         sizes = self.layer_sizes
         self.W = [orthogonal(n_post, n_pre, self.rng) for n_pre, n_post in zip(sizes[:-1], sizes[1:])]
         self.b = [np.zeros(n) for n in sizes[1:]]
+        #: feedback matrices shaped like W (feedback kappa M^T; none onto the inputs):
+        #: learned ones start orthogonal and independent of W
+        self.M = ([None] + [orthogonal(*W.shape, self.rng) for W in self.W[1:]]
+                  if p["inverse"] == "learned" else None)
         self._adam = [(np.zeros_like(v), np.zeros_like(v)) for v in self.W + self.b]
         self._steps = 0
         self._probe = None
@@ -260,21 +283,36 @@ class SpikingGAITProp(SlotPresentationRule):
             a, c = self.layout.layer(l)
             bias[a:c] = bl
             base[a:c] = r0 * Wl.sum(axis=1)   # the baseline's share of W_l r_{l-1}
-        return {"syn.w": self.layout.synapse_weights(self.W, float(self.params["kappa"])),
+        return {"syn.w": self.layout.synapse_weights(self.W, self.feedback(), float(self.params["kappa"])),
                 "net.bias": bias * Hz, "net.ff_base": base * Hz,
                 # random phases of the oscillators from the rule's generator: an
                 # initialiser string (rand()) would be drawn once, at build time, in runtime
                 "net.v": self.rng.uniform(0.0, 1.0, self.layout.n_net),
                 "net.plastic": 1.0 if learning else 0.0}
 
+    def feedback(self) -> list:
+        """The feedback matrices M_l shaped like W_l (feedback ``kappa M_l^T``)."""
+        return self.W if self.M is None else self.M
+
     def read_state(self, compiled):
-        """The updates summed over the chunk (Hz^2, Hz), applied unless probing."""
-        dW = self.layout.forward_blocks(compiled.get("syn.dw"))
+        """The updates summed over the chunk (Hz^2, Hz), applied unless probing; with a
+        learned inverse, also the inverse's delta-rule step."""
+        dw = compiled.get("syn.dw")
+        dW = self.layout.forward_blocks(dw)
         db_all = compiled.get("net.db")
         db = [db_all[slice(*self.layout.layer(l))] for l in range(1, self.layout.n_layers + 1)]
         self.last_update = (dW, db)
         if not self._probing:
+            if self.M is not None:
+                self._learn_inverse(self.layout.feedback_blocks(dw))
             self._apply(dW, db)
+
+    def _learn_inverse(self, dM):
+        """SGD on ``1/2 ||h_{l-1} - M_l^T a_l||^2`` in pixel units: the delta rule summed
+        in the network (Hz^2) divided by ``rate_scale^2 chunk_slots``."""
+        p = self.params
+        step = p["inverse_learning_rate"] / (float(p["rate_scale"] / Hz) ** 2 * int(p["chunk_slots"]))
+        self.M = [None if M is None else M + step * d for M, d in zip(self.M, dM)]
 
     def _apply(self, dW, db):
         """Adam on the twin's loss in units of one pixel (rates / rate_scale): the
@@ -313,7 +351,16 @@ class SpikingGAITProp(SlotPresentationRule):
                 "units": "degree", "long_name": "angle between the spiking update summed over the "
                 "probe samples and rate backprop's update on the rate twin with the same weights "
                 "(orthogonality penalty excluded)"})
+        if self.M is not None:
+            result.variables["feedback_angle"] = ((schema.LAYER,), self.feedback_angles(), {
+                "units": "degree", "long_name": "angle between the learned feedback matrix M_l "
+                "(feedback kappa M_l^T) and W_l, the matrix backprop would use (NaN where a layer "
+                "receives no feedback)"})
         return result
+
+    def feedback_angles(self) -> np.ndarray:
+        """Per weight layer, the angle (degrees) between M_l and W_l (NaN for layer 1)."""
+        return np.array([np.nan if M is None else angle_degrees(M, W) for M, W in zip(self.M, self.W)])
 
     def spiking_update(self, x, y):
         """The update ``(dW, db)`` the network computes for samples ``x`` with labels ``y``,

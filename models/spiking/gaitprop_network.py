@@ -83,6 +83,7 @@ db += learn_now * err_scale * 0.5 * (r_plus - r_minus)
 ff_acc *= 1 - edge * int(code == {free})
 fb_acc *= 1 - edge * int(code == {free})
 z_mark += edge * (z - z_mark)
+{inverse_readout}
 code_prev = code
 """
 
@@ -134,6 +135,30 @@ SYN_LEARN = """
 dw += (1 - is_fb) * err_scale_post * 0.5 * (r_plus_post - r_minus_post) * (r_free_pre - r0)
 """
 
+# --------------------------------------------------------------------------- learned inverse
+#: With ``inverse = "learned"`` (issue 11) the feedback synapse (i in layer l) -> (j in
+#: layer l-1) carries ``kappa M_l[i, j]`` with M_l learned, not copied from W_l: M_l^T
+#: reconstructs the layer below's free rates above the baseline, ``h_{l-1} = r_{l-1} - r0``,
+#: from the layer's free feedforward input ``a_l = W_l h_{l-1}`` -- GAIT's inverse
+#: ``g_l`` without the bias (the authors' ``get_backward_updates``, ``inv_net.py``).
+#: Extra neuron state: ``a_free`` (free-window mean of ``I_ff - ff_base``, read at the
+#: end of the free window) and ``recon`` (``kappa M^T a_free``, summed over the neuron's
+#: feedback synapses).
+NET_EQS_INVERSE = """
+a_free : Hz
+recon : Hz
+"""
+MEASURE_INVERSE = "a_free += edge * int(code_prev == {free}) * (ff_acc / t_window - ff_base - a_free)"
+SYN_EQS_INVERSE = """
+recon_post = is_fb * w * a_free_pre : Hz (summed)
+"""
+#: the delta rule (Widrow & Hoff 1960) on the reconstruction error at the post neuron,
+#: dw_ij += (h_j - (M^T a)_j) a_i on feedback synapses: the post neuron's free rate and
+#: reconstruction, the pre neuron's free input.
+SYN_LEARN_INVERSE = """
+dw += is_fb * ((r_free_post - r0) - recon_post / kappa) * a_free_pre
+"""
+
 
 def schedule(p: dict, dt) -> PhaseSchedule:
     """One training slot: ``free_settle``, ``free`` (window), ``plus_settle``, ``plus``,
@@ -177,20 +202,27 @@ class Layout:
         names = ["input"] + [f"hidden_{k}" for k in range(1, self.n_layers)] + ["output"]
         return [(name, *self.layer(k)) for k, name in enumerate(names)]
 
-    def synapse_weights(self, W: list[np.ndarray], kappa: float) -> np.ndarray:
-        """``syn.w`` from forward weights ``W_l`` (n_post, n_pre): W_l forward and
-        ``kappa W_l^T`` as the feedback onto layer l-1."""
+    def synapse_weights(self, W: list[np.ndarray], M: list, kappa: float) -> np.ndarray:
+        """``syn.w`` from forward weights ``W_l`` (n_post, n_pre) and feedback matrices
+        ``M_l`` shaped like ``W_l`` (None for l = 1): W_l forward and ``kappa M_l^T`` as
+        the feedback onto layer l-1 (``M_l = W_l``: weight transport)."""
         w = np.zeros(len(self.syn_i))
-        for Wl, ff, fb in zip(W, self.ff_slices, self.fb_slices):
+        for Wl, Ml, ff, fb in zip(W, M, self.ff_slices, self.fb_slices):
             w[ff] = Wl.T.ravel()
             if fb is not None:
-                w[fb] = kappa * Wl.ravel()
+                w[fb] = kappa * Ml.ravel()
         return w
 
     def forward_blocks(self, values: np.ndarray) -> list[np.ndarray]:
         """Per weight layer, the forward synapses' ``values`` as (n_post, n_pre) arrays."""
         return [values[sl].reshape(self.sizes[l], self.sizes[l + 1]).T
                 for l, sl in enumerate(self.ff_slices)]
+
+    def feedback_blocks(self, values: np.ndarray) -> list:
+        """Per weight layer, the feedback synapses' ``values`` shaped like ``W_l`` (None
+        for l = 1, which gets no feedback)."""
+        return [None if sl is None else values[sl].reshape(self.sizes[l + 1], self.sizes[l])
+                for l, sl in enumerate(self.fb_slices)]
 
 
 def make_layout(sizes) -> Layout:
@@ -268,12 +300,14 @@ def make_construct(lay: Layout, p: dict, n_slots: int):
             "slope": p["leaky_slope"], "a_ff": a_ff, "a_fb": a_fb,
             "c_ff": (1 - a_ff) / dt, "c_fb": (1 - a_fb) / dt, **slots.namespace(dt),
         }
-        measure = MEASURE.format(phase_index=slots.index_expression(), **index)
+        learned = p["inverse"] == "learned"
+        measure = MEASURE.format(phase_index=slots.index_expression(), **index,
+                                 inverse_readout=MEASURE_INVERSE.format(**index) if learned else "")
         update = NET_UPDATE.format(
             nudged=slots.expression({n: 1 for n in ("plus_settle", "plus", "minus_settle", "minus")}),
             sign=slots.expression({"plus_settle": 1, "plus": 1, "minus_settle": -1, "minus": -1}),
             in_free=slots.expression({"free": 1}))
-        net = NeuronGroup(lay.n_net, NET_EQS, threshold=NET_THRESHOLD, reset=NET_RESET,
+        net = NeuronGroup(lay.n_net, NET_EQS + (NET_EQS_INVERSE if learned else ""), threshold=NET_THRESHOLD, reset=NET_RESET,
                           events={"learn": LEARN_EVENT}, method="exact", name="net",
                           namespace=namespace, dt=dt)
         net.contained_objects.remove(net.state_updater)   # no ODEs: one code object less per step
@@ -289,10 +323,11 @@ def make_construct(lay: Layout, p: dict, n_slots: int):
         net.err_scale = err_scales(lay, float(p["beta"]), float(p["kappa"]))
         net.code_prev = 0
         net.plastic = 0
-        syn = Synapses(net, net, SYN_EQS, on_pre={"pre": SYN_PRE, "learn": SYN_LEARN},
+        syn = Synapses(net, net, SYN_EQS + (SYN_EQS_INVERSE if learned else ""),
+                       on_pre={"pre": SYN_PRE, "learn": SYN_LEARN + (SYN_LEARN_INVERSE if learned else "")},
                        on_event={"pre": "spike", "learn": "learn"}, name="syn", dt=dt,
                        namespace={"c_ff": namespace["c_ff"], "c_fb": namespace["c_fb"],
-                                  "r0": namespace["r0"]})
+                                  "r0": namespace["r0"], "kappa": float(p["kappa"])})
         syn.connect(i=lay.syn_i, j=lay.syn_j)
         syn.is_fb = lay.syn_fb
         monitor = slot_counter(net, t_slot)
