@@ -40,15 +40,10 @@ def _pattern_run(spikes, overrides, w0=0.3, t_end_ms=100.0):
     pattern = b2.TimedArray(table, dt=0.1 * b2.ms)
     slots = netmod.schedule(p)
     consts = netmod.namespace(p, slots, b2.defaultclock.dt)
-    reset, _, _ = netmod.learning_code(p, slots)
-    net = b2.NeuronGroup(lay.n_net, """I_syn : amp
-                                       b : amp
-                                       v : volt
-                                       count : integer
-                                       plastic : 1 (shared)
-                                       n_seen : 1 (shared)""",
-                         threshold="pattern(t, i) > 0.5", reset=reset,
-                         namespace={**consts, "pattern": pattern})
+    net = b2.NeuronGroup(lay.n_net, "I_syn : amp\nb : amp\nv : volt\ncount : integer"
+                         + netmod.LEARNING_STATE, threshold="pattern(t, i) > 0.5",
+                         reset=netmod.NET_RESET, namespace={**consts, "pattern": pattern})
+    netmod.add_learning(net, p, slots)
     net.plastic = 1.0
     syn = netmod.make_synapses(net, lay, p, slots, consts)
     syn.w = w0 * b2.nA

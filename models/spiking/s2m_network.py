@@ -37,6 +37,14 @@ from .presentation import PhaseSchedule, slot_counter, stochastic_release
 #:   ``I_clamp`` is the clamp current of the slot (TimedArray ``clamp``, one column per
 #:   visible unit), switched on by ``clamp_gate``; ``{noise}`` is ``+ noise_sigma*xi`` for
 #:   eCD (additive white noise) and empty for the S2M, whose only noise is its synapses.
+#: the learning state of every unit (also of a test's stand-in group): its own STDP
+#: trace, and the step's learning gain g(t) * annealing * plastic (:data:`GAIN`)
+LEARNING_STATE = """
+trace : 1
+gain : 1 (shared)
+plastic : 1 (shared)
+n_seen : 1 (shared)
+"""
 NET_EQS = """
 dv/dt = (-g_leak*v + I_syn + b + i_offset + I_clamp{noise}) / c_mem : volt (unless refractory)
 dI_syn/dt = -I_syn / tau_syn : amp
@@ -44,42 +52,40 @@ I_clamp = clamp(t, i % n_visible) * is_visible * ({clamp_gate}) : amp
 b : amp
 is_visible : 1 (constant)
 count : integer
-plastic : 1 (shared)
-n_seen : 1 (shared)
-"""
-#: reset to 0 (eCD-T1 u_rst = 0); a unit's own spike moves its bias by g * bias_step
-#: (the deterministic form of the eCD code's Poisson bias neurons, lines 66-111: same
-#: expected change per cycle, no extra noise)
+""" + LEARNING_STATE
+#: reset to 0 (eCD-T1 u_rst = 0); the unit's trace jumps by 1; its own spike moves its
+#: bias by gain * bias_step (the deterministic form of the eCD code's Poisson bias
+#: neurons, lines 66-111: same expected change per cycle, no extra noise)
 NET_RESET = """
 v = 0*volt
 count += 1
-b += plastic * ({g}) * ({anneal}) * bias_step
+trace += 1
+b += gain * bias_step
 """
-#: pair-based STDP with traces of time constant tau_stdp (eCD-T1 tau_STDP = 4 ms; code
-#: ``Afre``/``Afost``): on a visible (pre) spike w += g trace_h, on a hidden (post) spike
-#: w += g trace_v, both times the step ``stdp_step`` and the annealing factor
-SYN_EQS = """
-w : amp
-dtrace_v/dt = -trace_v / tau_stdp : 1 (event-driven)
-dtrace_h/dt = -trace_h / tau_stdp : 1 (event-driven)
-"""
+#: pair-based STDP (eCD-T1 tau_STDP = 4 ms; code ``Afre``/``Afost``): on a visible (pre)
+#: spike w += gain * stdp_step * trace_post, on a hidden (post) spike w += gain *
+#: stdp_step * trace_pre.  The traces belong to the units, not the synapses (one decay
+#: per unit and step instead of two exponentials per event: the events dominate the cost)
 SYN_PRE = """
-trace_v += 1
 I_syn_post += w
-w += plastic_post * ({g}) * ({anneal}) * stdp_step * trace_h
+w += gain_post * stdp_step * trace_post
 """
 SYN_POST = """
-trace_h += 1
 I_syn_pre += w
-w += plastic_post * ({g}) * ({anneal}) * stdp_step * trace_v
+w += gain_post * stdp_step * trace_pre
 """
+#: the traces decay exactly, once per step, before the step's spikes are delivered
+TRACE_DECAY = "trace = trace * trace_decay"
+#: the gain of this step: g(t) of the phase schedule (+1 data, -1 reconstruction, 0
+#: burn-in), the annealing factor eta / (1 + n / anneal_samples) after n training
+#: samples (eCD code's CD scripts, ``MNIST_SRM_RATE.py`` line 135; n counts slots
+#: across runs), and ``plastic`` (0 while testing)
+GAIN = ("gain = plastic * ({g}) / (1.0 + (n_seen + int(timestep(t, dt) / slot_steps))"
+        " * inv_anneal_samples)")
 #: weight decay once per slot, while learning (the stability fix of issue 10's study:
 #: blank-out units depend only on the mean/std ratio of their input, so without decay the
 #: weights random-walk upward)
 SYN_DECAY = "w = w * (1 - weight_decay * plastic_post)"
-#: learning-rate annealing eta / (1 + n / anneal_samples) after n training samples
-#: (eCD code's CD scripts, ``MNIST_SRM_RATE.py`` line 135); n counts slots across runs
-ANNEAL = "1.0 / (1.0 + ({n_seen} + int(timestep(t, dt) / slot_steps)) * inv_anneal_samples)"
 
 
 def schedule(p: dict) -> PhaseSchedule:
@@ -151,17 +157,24 @@ def learning_steps(p: dict) -> tuple:
 
 
 def learning_code(p: dict, slots: PhaseSchedule) -> tuple[str, str, str]:
-    """``(reset, on_pre, on_post)`` of ``net`` and ``syn`` with the schedule's g(t) and the
-    annealing factor filled in; blank-out (:func:`~.presentation.stochastic_release`)
-    gates transmission and learning when ``p_release < 1``, never the traces."""
-    g = slots.expression({"data": 1, "reconstruction": -1})
-    reset = NET_RESET.format(g=g, anneal=ANNEAL.format(n_seen="n_seen"))
-    anneal = ANNEAL.format(n_seen="n_seen_post")
-    on_pre, on_post = (code.format(g=g, anneal=anneal) for code in (SYN_PRE, SYN_POST))
+    """``(gain, on_pre, on_post)``: the per-step gain update of the unit group (g(t) of
+    the schedule filled in) and the synapse's pathways; blank-out
+    (:func:`~.presentation.stochastic_release`) gates transmission and learning when
+    ``p_release < 1``."""
+    gain = GAIN.format(g=slots.expression({"data": 1, "reconstruction": -1}))
+    on_pre, on_post = SYN_PRE, SYN_POST
     if p["p_release"] < 1:
-        on_pre = stochastic_release(on_pre, "p_release", reliable=("trace_v",))
-        on_post = stochastic_release(on_post, "p_release", reliable=("trace_h",))
-    return reset, on_pre, on_post
+        on_pre = stochastic_release(on_pre, "p_release")
+        on_post = stochastic_release(on_post, "p_release")
+    return gain, on_pre, on_post
+
+
+def add_learning(net, p: dict, slots: PhaseSchedule) -> None:
+    """The per-step operations of ``net``'s learning state (:data:`LEARNING_STATE`):
+    the gain of the step, then the decay of the traces."""
+    gain, _, _ = learning_code(p, slots)
+    net.run_regularly(gain, when="start", order=0, name=f"{net.name}_gain")
+    net.run_regularly(TRACE_DECAY, when="start", order=1, name=f"{net.name}_trace_decay")
 
 
 def namespace(p: dict, slots: PhaseSchedule, dt) -> dict:
@@ -174,18 +187,18 @@ def namespace(p: dict, slots: PhaseSchedule, dt) -> dict:
         "noise_sigma": p["noise_sigma"] * amp * second ** 0.5, "p_release": p["p_release"],
         "stdp_step": stdp_step, "bias_step": bias_step, "weight_decay": p["weight_decay"],
         "inv_anneal_samples": 1.0 / p["anneal_samples"] if p["anneal_samples"] else 0.0,
-        **slots.namespace(dt),
+        "trace_decay": float(np.exp(-dt / p["tau_stdp"])), **slots.namespace(dt),
     }
 
 
 def make_synapses(net, lay: Layout, p: dict, slots: PhaseSchedule, consts: dict,
                   keep: np.ndarray | None = None):
     """The one ``Synapses`` ``syn`` from the visible to the hidden units of ``net`` (any
-    group with ``I_syn``, ``plastic`` and ``n_seen``), holding the symmetric matrix, with
+    group with ``I_syn`` and :data:`LEARNING_STATE`), holding the symmetric matrix, with
     its once-per-slot weight decay; ``keep`` selects the survivors of pruning."""
     from brian2 import Synapses
     _, on_pre, on_post = learning_code(p, slots)
-    syn = Synapses(net, net, SYN_EQS, on_pre=on_pre, on_post=on_post, name="syn",
+    syn = Synapses(net, net, "w : amp", on_pre=on_pre, on_post=on_post, name="syn",
                    namespace=consts)
     pre, post = lay.synapses(keep)
     syn.connect(i=pre, j=post)
@@ -205,13 +218,13 @@ def make_construct(lay: Layout, p: dict, n_slots: int, keep: np.ndarray | None =
         clamp_phase = slots.expression({"burn_in": 1, "data": 1})
         clamp = encoding.slot_timed_array(n_slots, lay.n_visible, t_slot, amp, "clamp")
         consts = namespace(p, slots, defaultclock.dt)
-        reset, _, _ = learning_code(p, slots)
         eqs = NET_EQS.format(noise=" + noise_sigma*xi" if p["noise_sigma"] > 0 else "",
                              clamp_gate=f"{clamp_phase} + (1 - ({clamp_phase})) * (1 - plastic)")
-        net = NeuronGroup(lay.n_net, eqs, threshold="v > v_thresh", reset=reset,
+        net = NeuronGroup(lay.n_net, eqs, threshold="v > v_thresh", reset=NET_RESET,
                           refractory=p["refractory"], method="euler", name="net",
                           namespace={**consts, "clamp": clamp, "n_visible": lay.n_visible})
         net.is_visible = (np.arange(lay.n_net) < lay.n_visible).astype(float)
+        add_learning(net, p, slots)
         syn = make_synapses(net, lay, p, slots, consts, keep)
         counter = slot_counter(net, t_slot)
         return Network(net, syn, counter), {"clamp": clamp, "net": net, "syn": syn, "counts": counter}
