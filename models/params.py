@@ -44,11 +44,17 @@ def _unit_names() -> dict:
 
 
 def brian_unit(name: str):
-    """The Brian2 unit called ``name`` (``"1"`` is dimensionless); KeyError if unknown."""
+    """The Brian2 unit called ``name``, or a product of units such as ``amp*second**0.5``
+    (``"1"`` is dimensionless); KeyError if it is not one."""
     from brian2 import Quantity
     if name == "1":
         return Quantity(1.0)
-    return _unit_names()[name]
+    if name in _unit_names():
+        return _unit_names()[name]
+    try:
+        return _unit_expression(name)
+    except ValueError:
+        raise KeyError(name) from None
 
 
 def _unit_expression(text: str):
@@ -56,12 +62,13 @@ def _unit_expression(text: str):
     Brian2's units only (no arbitrary code); ValueError if it is not one."""
     def value(node):
         if isinstance(node, ast.Name):
-            return brian_unit(node.id)
+            return _unit_names()[node.id]
         if isinstance(node, ast.Constant) and node.value == 1:
             return 1
         if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
             if isinstance(node.op, ast.Pow):
-                if not (isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)):
+                # whole and half powers: noise amplitudes are in A s^1/2
+                if not (isinstance(node.right, ast.Constant) and (isinstance(node.right.value, int) or node.right.value in (0.5, -0.5))):
                     raise ValueError(text)
                 return value(node.left) ** node.right.value
             return _OPERATORS[type(node.op)](value(node.left), value(node.right))

@@ -50,7 +50,7 @@ def test_code_object_count():
 @pytest.mark.parametrize("hold_current", [True, False])
 def test_soma_subthreshold_response_matches_analytic(hold_current):
     """Soma response to a current step (I held constant) and to a synaptic current pulse."""
-    from brian2 import StateMonitor, mV, ms, nA, ohm
+    from brian2 import StateMonitor, mV, ms, nA
     network, h, lay, p = _tiny({"noise_weight": "0 nA"})
     net = h["net"]
     k = lay.layers[0][0]                      # the hidden neuron

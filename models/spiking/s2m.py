@@ -89,8 +89,8 @@ PARAMETERS = ParameterSet((
               source="issue 10's study (5000); the eCD code's CD scripts use 4000"),
     Parameter("p_release", 0.5, "probability that a synapse transmits (and learns from) a spike",
               low=0.0, high=1.0, open_low=True, source=f"{S2M}: p = 0.5"),
-    Parameter("noise_sigma", 0.0, "additive white-noise amplitude sigma into every unit, in "
-              "A s^1/2 (SI)", low=0.0, source=f"{S2M}: none (the synapses are the noise)"),
+    Parameter("noise_sigma", 0.0, "additive white-noise amplitude sigma into every unit",
+              "amp*second**0.5", low=0.0, source=f"{S2M}: none (the synapses are the noise)"),
     Parameter("i_offset", 0.0, "constant current into every unit", "nA",
               source="ours for the S2M: biases are learned from 0"),
     Parameter("label_units_per_class", 4, "label units per class", kind=int, low=1,
@@ -275,8 +275,8 @@ class EventDrivenCD(_BoltzmannSpiking):
     parameters = PARAMETERS.extend(replace=(
         Parameter("p_release", 1.0, "probability that a synapse transmits (and learns from) a spike",
                   low=0.0, high=1.0, open_low=True, source=f"{T1}: reliable synapses"),
-        Parameter("noise_sigma", 3e-11, "additive white-noise amplitude sigma into every unit, in "
-                  "A s^1/2 (SI)", low=0.0,
+        Parameter("noise_sigma", 3e-11, "additive white-noise amplitude sigma into every unit",
+                  "amp*second**0.5", low=0.0,
                   source=f"{T1}: sigma = 3e-11 A s^1/2 (the {CODE} uses 4.24e-11)"),
         Parameter("i_offset", -1.743, "constant current into every unit: centres the sigmoid "
                   "transfer function, -(ln gamma + ln tau_r) / beta", "nA",

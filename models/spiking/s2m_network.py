@@ -179,12 +179,11 @@ def add_learning(net, p: dict, slots: PhaseSchedule) -> None:
 
 def namespace(p: dict, slots: PhaseSchedule, dt) -> dict:
     """Constants of the equations (Brian2 quantities), at the build's ``dt``."""
-    from brian2 import amp, second
     stdp_step, bias_step = learning_steps(p)
     return {
         "g_leak": p["g_leak"], "c_mem": p["c_mem"], "tau_syn": p["tau_syn"],
         "tau_stdp": p["tau_stdp"], "i_offset": p["i_offset"], "v_thresh": p["v_thresh"],
-        "noise_sigma": p["noise_sigma"] * amp * second ** 0.5, "p_release": p["p_release"],
+        "noise_sigma": p["noise_sigma"], "p_release": p["p_release"],
         "stdp_step": stdp_step, "bias_step": bias_step, "weight_decay": p["weight_decay"],
         "inv_anneal_samples": 1.0 / p["anneal_samples"] if p["anneal_samples"] else 0.0,
         "trace_decay": float(np.exp(-dt / p["tau_stdp"])), **slots.namespace(dt),
