@@ -114,7 +114,7 @@ def test_no_weight_update_when_not_plastic():
 @pytest.mark.parametrize("output_current, label_hazard", [(0.0, None), (0.3, 100.0)])
 def test_error_neurons_follow_rectified_difference(output_current, label_hazard):
     """E+ ~ w_E/V_T (label - prediction)+ and E- ~ w_E/V_T (prediction - label)+."""
-    from brian2 import Hz, mV, nA, second
+    from brian2 import Hz, nA, second
     from bioprop.models.encoding import escape_noise_rates
     network, h, lay, p = _tiny({"noise_weight": "0 nA"}, n_inputs=1)
     net = h["net"]
