@@ -142,9 +142,12 @@ PARAMETERS = ParameterSet((
                      "for every input need 0.5 s"),
     Parameter("t_settle", 100.0, "settling time at the start of each nudged phase, before its "
               "window", "ms", low=0.0, source=f"{STUDY}: 0.2 t_phase, two feedback time constants"),
-    Parameter("t_free_settle", 200.0, "settling time of the free phase after the previous "
+    Parameter("t_free_settle", 300.0, "settling time of the free phase after the previous "
               "sample, before the free window", "ms", low=0.0,
-              source=f"{STUDY}: 3-4 tau_ff; 20 ms left the output 10-14 Hz off"),
+              source=f"ours, after the {STUDY} (200 ms, 3-4 tau_ff; 20 ms left the output 10-14 Hz "
+                     "off): the currents settle in cascade, a tau_ff per layer, and with the baseline "
+                     "no longer in the signal the output's free rates of a three-layer network "
+                     "needed the longer settle for the angle bound of its test"),
     Parameter("beta", 0.3, "output nudge: +-beta (y - r_free) in the +/- phases", low=0.0,
               open_low=True, source=f"issue 11 feasibility study; {STUDY}"),
     Parameter("kappa", 0.3, "feedback gain: feedback weights kappa W^T (GAIT's gamma)", low=0.0,
