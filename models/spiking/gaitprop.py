@@ -37,7 +37,7 @@ The spiking network
   ``fb_hold``), +beta settle and window (``r_plus``), -beta settle and window
   (``r_minus``), one update step.
 * **Nudges.** In both nudged phases every neuron holds its feedforward input at its
-  free mean (``u = b + ff_hold + n``, GAIT's top-down target computation from the
+  free mean (``u = b - ff_base + ff_hold + n``, GAIT's top-down target computation from the
   forward pass).  Output: ``n_L = +-beta (y - r_L^free)``.  Hidden:
   ``n_l = I_fb - fb_hold`` with feedback ``kappa W_{l+1}^T``, i.e. only the change of
   the rates above.
@@ -66,8 +66,8 @@ Locality.  ``dw_ij`` is accumulated in the network at the pre neuron's once-per-
 own spike count and membrane at four window boundaries, and a per-layer constant)
 and the pre neuron's ``r_free`` less the constant r0; biases from the neuron's own
 rate change.  ``ff_base`` is a sum over the neuron's own afferent weights (in a
-synapse model, a tonic current ``w r0`` per synapse).  No
-delta, no label at hidden units, no other synapse's state.  Adam is elementwise.
+synapse model, a tonic current ``w r0`` per synapse).  No delta, no label at hidden
+units, no other synapse's state.  Adam is elementwise.
 
 Where we depart
 ---------------
