@@ -30,7 +30,9 @@ Departures (each also in the parameter's ``source``):
   code's 1000 Hz Poisson bias neurons without their noise; one learning rate for weights
   and biases, where the code's bias neurons learn 4x faster);
 * traces are not reset between the halves of a cycle (the code zeroes them at 70 ms; the
-  10 ms burn-in lets them decay to e^-2.5);
+  10 ms burn-in lets them decay to e^-2.5); they belong to the units, not the synapses
+  (the same pair-based rule, except that a pre and a post spike in the same 0.1 ms
+  step do not pair), which makes a synaptic event cheap;
 * weight decay and learning-rate annealing (not in the eCD STDP code) keep blank-out
   learning stable (issue 10's study); the S2M units get no offset current;
 * explicit Euler integration at the device's dt (eCD code: dt 0.05 ms in training);
