@@ -5,7 +5,9 @@ commands (combine, summary, figure), so that models never import analysis.
 
 Every user error (unknown rule or parameter, wrong unit, value out of range,
 missing dataset, existing output) is printed as one line on stderr and exits
-with status 2, without a traceback.
+with status 2, without a traceback.  A numerical fault that stops training exits
+with 3; SIGTERM or SIGINT with 128 + the signal number (143, 130), keeping the
+checkpoint of the last finished epoch.
 """
 from __future__ import annotations
 
@@ -116,32 +118,125 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from . import schema
-    from .files import check_output
     from .rules import get_rule
     rule_cls = get_rule(args.rule)
     overrides = parse_assignments(args.set or [])
     rule_cls.parameters.resolve(overrides, rule=args.rule)  # fail before loading data
     if args.label is not None:
         schema.check_label(args.label)
-    out = Path(args.out)
-    if out.suffix != ".nc":
-        raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {args.out!r}")
-    check_output(out, overwrite=args.overwrite)  # before training, not after
-    from .datasets import load_dataset
-    data = load_dataset(args.dataset, data_dir=args.data_dir, n_train=args.n_train,
-                        n_test=args.n_test, n_val=args.n_val, seed=args.seed)
     device = None
     if rule_cls.family == "spiking":
         from .device import SETTINGS, DeviceConfig
         device = DeviceConfig.from_settings({name: getattr(args, f"device_{name}") for name in SETTINGS})
-    from .training import train
-    result = train(args.rule, data, hidden=args.hidden, epochs=args.epochs, seed=args.seed,
-                   overrides=overrides, device=device, progress=not args.quiet, label=args.label)
-    schema.write_result(result, out, overwrite=args.overwrite)
+    return _train_and_write(
+        args, Path(args.out), rule=args.rule, dataset=args.dataset, n_train=args.n_train,
+        n_test=args.n_test, n_val=args.n_val, seed=args.seed, hidden=args.hidden, epochs=args.epochs,
+        overrides=overrides, device=device, label=args.label)
+
+
+def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, hidden, epochs,
+                     overrides, device, label) -> int:
+    """Train, write ``out`` atomically, then drop the checkpoint; the part of ``train``
+    and ``rerun`` after their arguments are known.  ``args`` gives ``data_dir``,
+    ``overwrite``, ``resume``, ``on_fault`` and ``quiet``."""
+    import warnings
+
+    from . import schema
+    from .checkpoint import checkpoint_path
+    from .files import check_output
+    from .training import FaultWarning, Interrupted, stop_on_signals, train
+    if out.suffix != ".nc":
+        raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {str(out)!r}")
+    check_output(out, overwrite=args.overwrite)  # before training, not after
+    ckpt = checkpoint_path(out)
+    if ckpt.exists() and not (args.resume or args.overwrite):
+        raise ParameterError(f"checkpoint {ckpt} of an interrupted run exists; pass --resume to "
+                             "continue it or --overwrite to start again")
+    from .datasets import load_dataset
+    data = load_dataset(dataset, data_dir=args.data_dir, n_train=n_train, n_test=n_test, n_val=n_val,
+                        seed=seed)
+    resumed = args.resume and ckpt.exists()
+    with warnings.catch_warnings():
+        # a fault under --on-fault warn is one line, like an error
+        warnings.simplefilter("always", FaultWarning)
+        show = warnings.showwarning
+        warnings.showwarning = lambda message, category, *rest, **kw: (
+            print(f"bioprop: warning: {message}", file=sys.stderr) if category is FaultWarning
+            else show(message, category, *rest, **kw))
+        try:
+            with stop_on_signals():
+                result = train(rule, data, hidden=hidden, epochs=epochs, seed=seed, overrides=overrides,
+                               device=device, progress=not args.quiet, label=label, checkpoint=ckpt,
+                               resume=args.resume, on_fault=args.on_fault)
+                schema.write_result(result, out, overwrite=args.overwrite)
+                ckpt.unlink(missing_ok=True)
+        except Interrupted as stop:
+            kept = (f"; checkpoint {ckpt} kept: add --resume to continue" if ckpt.exists()
+                    else "; no epoch had finished, nothing kept")
+            print(f"bioprop: stopped by {stop}, {out} not written{kept}", file=sys.stderr)
+            return 128 + stop.signum
     acc = result["test_accuracy"].values
+    how = " (resumed)" if resumed else ""
     print(f"{result.attrs['label']} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
-          f" ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
+          f"{how} ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
     return 0
+
+
+def cmd_rerun(args) -> int:
+    """Train again from a result's provenance attributes (rule, data subset, seed, sizes,
+    parameters, device, epochs)."""
+    import json
+    from pathlib import Path
+
+    from . import schema
+    from .rules import get_rule
+    source = schema.read_result(args.result)
+    attrs = source.attrs
+    rule_cls = get_rule(attrs["rule"])
+    overrides = {}
+    for name, entry in json.loads(attrs["parameters"]).items():
+        value, unit = entry["value"], entry["unit"]
+        # repr keeps every digit: the value parses back to the number the run used
+        overrides[name] = f"{value!r} {unit}" if unit != "1" and value is not None else value
+    subset = json.loads(attrs["dataset_subset"])
+    device = None
+    if rule_cls.family == "spiking":
+        from .device import SETTINGS, DeviceConfig
+        saved = json.loads(attrs["device"])
+        device = DeviceConfig.from_settings({k: saved[k] for k in SETTINGS if k in saved})
+    versions = schema.package_versions()
+    changed = [f"{k} {attrs.get(k)} -> {v}" for k, v in versions.items() if attrs.get(k) != v]
+    if changed:
+        print(f"bioprop: note: versions differ from the original run ({'; '.join(changed)}); "
+              "results may differ", file=sys.stderr)
+    out = Path(args.out) if args.out else Path(args.result).with_name(Path(args.result).stem + ".rerun.nc")
+    return _train_and_write(
+        args, out, rule=attrs["rule"], dataset=attrs["dataset"], n_train=subset["n_train"],
+        n_test=subset["n_test"], n_val=subset["n_val"], seed=int(attrs["seed"]),
+        hidden=tuple(json.loads(attrs["layer_sizes"])[1:-1]), epochs=int(source.sizes[schema.EPOCH]),
+        overrides=overrides, device=device, label=attrs.get("label"))
+
+
+def cmd_clean_builds(args) -> int:
+    from .device import build_root, clean_builds
+    removed, busy = clean_builds(everything=args.all)
+    print(f"removed {len(removed)} build director{'y' if len(removed) == 1 else 'ies'} from {build_root()}"
+          + (f"; {len(busy)} in use by running processes kept" if busy else ""))
+    return 0
+
+
+def _run_options(parser) -> None:
+    """Options that ``train`` and ``rerun`` share: output, resuming, faults."""
+    parser.add_argument("--data-dir", help="directory holding the dataset's files")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file (and start again over its checkpoint)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint OUT.ckpt an interrupted run left (the result "
+                             "equals an uninterrupted run's); without one, start from epoch 1")
+    parser.add_argument("--on-fault", choices=("stop", "warn"), default="stop",
+                        help="at NaN/inf weights or state, or a silent or saturated spiking network: stop "
+                             "with status 3 (default) or warn and train on")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _device_options(parser) -> None:
@@ -189,7 +284,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     train.add_argument("--dataset", required=True,
                        help="registered name (mnist, kmnist, fashion-mnist, digits) or a path to an IDX "
                             "directory or .npz file")
-    train.add_argument("--data-dir", help="directory holding the dataset's files")
     train.add_argument("--n-train", type=_positive_int, help="number of training samples (seeded subset)")
     train.add_argument("--n-test", type=_positive_int, help="number of test samples (seeded subset)")
     train.add_argument("--n-val", type=_validation, default=0,
@@ -203,10 +297,27 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
                             "(e.g. learning_rate=1e-3, tau_dendrite=5ms)")
     train.add_argument("--label", help="name of this variant in combined results, e.g. erbp-fb0.2 "
                        "(default: the rule name)")
-    train.add_argument("--out", required=True, help="result file to write (.nc)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--out", required=True, help="result file to write (.nc); a checkpoint OUT.ckpt "
+                       "beside it is kept after every epoch until the result is written")
+    _run_options(train)
     train.set_defaults(func=cmd_train)
+
+    rerun = sub.add_parser("rerun", help="train again from a result file's provenance",
+                           description="Train again with the rule, data subset, seed, layer sizes, "
+                                       "parameters, device and epochs recorded in a result file; with "
+                                       "the same versions the result is bit-identical.")
+    rerun.add_argument("result", help="result file written by `bioprop train` (.nc)")
+    rerun.add_argument("--out", help="result file to write (default: RESULT.rerun.nc beside it)")
+    _run_options(rerun)
+    rerun.set_defaults(func=cmd_rerun)
+
+    clean = sub.add_parser("clean-builds", help="remove build directories of finished or killed runs",
+                           description="Remove the cpp_standalone build directories under the build root "
+                                       "($BIOPROP_BUILD_DIR, default ~/.cache/bioprop/builds) whose "
+                                       "process is gone.")
+    clean.add_argument("--all", action="store_true",
+                       help="also remove builds of processes still running (they will fail)")
+    clean.set_defaults(func=cmd_clean_builds)
 
     return parser, sub
 
@@ -218,4 +329,4 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
         return args.func(args)
     except BiopropError as err:
         print(f"bioprop: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_status", 2)   # 3: a numerical fault stopped training

@@ -96,15 +96,22 @@ Costs measured on the development machine (2 cores, shared; test network of 4 sm
 groups): a cold standalone compile takes 15-25 s of ``make``, a rebuild of the same
 code from the ccache 1-2 s; a run of the binary 15-60 ms plus the simulated work.
 
-Parallel use: every build has its own directory (a fresh temporary one unless
+Parallel use: every build has its own directory (a fresh one unless
 ``config.directory`` is given), so separate processes never collide; Brian2 guards its
 Cython cache with file locks.  The runs of one CompiledNetwork are sequential (the
 binary writes its results to ``<directory>/results``); do not share one build
 directory between concurrent processes.
+
+Build directories: the fresh ones live under one root, :func:`build_root`
+(``$BIOPROP_BUILD_DIR``, default ``~/.cache/bioprop/builds``), and each holds a lock
+(``flock``) for as long as its process lives.  A finished run removes its own; a killed
+one cannot, so every new build first removes those whose lock is free
+(:func:`clean_builds`; ``bioprop clean-builds`` does the same by hand).
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
@@ -120,7 +127,7 @@ import numpy as np
 from .errors import DeviceError
 
 __all__ = ["DeviceConfig", "CompiledNetwork", "StandaloneNetwork", "RuntimeNetwork", "build",
-           "compiler_command", "option_name", "KINDS", "SETTINGS"]
+           "build_root", "clean_builds", "compiler_command", "option_name", "KINDS", "SETTINGS"]
 
 #: the device kinds :class:`DeviceConfig` accepts (the CLI, the workflow config and the
 #: docs take them from here)
@@ -130,6 +137,10 @@ _SEED_FILE = "bioprop_seed.txt"
 _PROBE_FLAG = "bioprop_probe"
 _SIZES_FILE = "bioprop_sizes.txt"
 _BUILT_STATE = "bioprop_built"
+_LOCK_FILE = ".bioprop_lock"
+#: a build directory younger than this is never removed by another process: it may be
+#: between its creation and its lock
+_GRACE_SECONDS = 60.0
 
 
 #: the user-facing device settings: name -> (type, help).  ``bioprop train`` makes its
@@ -157,7 +168,8 @@ class DeviceConfig:
         for real runs) or ``"runtime"`` (Brian2's Cython/NumPy code generation; quick
         to start, used by small tests).
     directory : build directory for standalone mode.  ``None`` means a fresh
-        temporary directory per build.  Give different builds different directories.
+        directory per build under :func:`build_root`, removed when the build is cleaned
+        up or, after a kill, by the next build.  Give different builds different directories.
     threads : OpenMP threads of the standalone binary.  1 (default) compiles without
         OpenMP.  Compiled in: changing it needs a new build.
     make_jobs : bound for ``make -jN`` (Brian2's default ``-j`` is unbounded).
@@ -208,6 +220,68 @@ def compiler_command(use_ccache: bool = True) -> str | None:
     if use_ccache and not parts[0].endswith("ccache") and shutil.which("ccache"):
         parts = ["ccache"] + parts
     return " ".join(shlex.quote(p) for p in parts)
+
+
+# --------------------------------------------------------------------------- build directories
+
+def build_root() -> str:
+    """The directory holding the fresh build directories: ``$BIOPROP_BUILD_DIR``, else
+    ``$XDG_CACHE_HOME/bioprop/builds`` (``~/.cache/bioprop/builds``)."""
+    root = os.environ.get("BIOPROP_BUILD_DIR", "").strip()
+    if not root:
+        cache = os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(cache, "bioprop", "builds")
+    return os.path.abspath(root)
+
+
+def _new_build_directory() -> tuple[str, int]:
+    """A fresh directory under :func:`build_root` and the descriptor of its held lock."""
+    root = build_root()
+    try:
+        os.makedirs(root, exist_ok=True)
+        directory = tempfile.mkdtemp(prefix="build_", dir=root)
+    except OSError as err:
+        raise DeviceError(f"cannot create a build directory in {root} ({err.strerror}); set "
+                          "BIOPROP_BUILD_DIR to a writable directory") from None
+    fd = os.open(os.path.join(directory, _LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)   # released by the kernel when the process dies, even by SIGKILL
+    return directory, fd
+
+
+def clean_builds(everything: bool = False) -> tuple[list[str], list[str]]:
+    """Remove the build directories under :func:`build_root` whose process is gone
+    (their lock is free); ``everything`` removes those of live processes too.
+    Returns ``(removed, kept)``."""
+    root = build_root()
+    removed, kept = [], []
+    try:
+        entries = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return removed, kept
+    now = time.time()
+    for name in entries:
+        path = os.path.join(root, name)
+        if not (name.startswith("build_") and os.path.isdir(path)):
+            continue
+        if not everything:
+            try:
+                if now - os.path.getmtime(path) < _GRACE_SECONDS:
+                    kept.append(path)
+                    continue
+                fd = os.open(os.path.join(path, _LOCK_FILE), os.O_RDWR)
+            except FileNotFoundError:
+                fd = None        # no lock: left by a process killed while creating it
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    kept.append(path)
+                    continue
+                finally:
+                    os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed, kept
 
 
 # --------------------------------------------------------------------------- helpers
@@ -596,11 +670,11 @@ class StandaloneNetwork(CompiledNetwork):
     kind = "cpp_standalone"
     state_before_run = False
 
-    def __init__(self, network, handles, duration, config, device, directory, owns_directory):
+    def __init__(self, network, handles, duration, config, device, directory, lock_fd):
         super().__init__(network, handles, duration, config)
         self.directory = directory
         self._device = device
-        self._owns_directory = owns_directory
+        self._lock_fd = lock_fd      # held while the build is in use; None: the user's directory
         self._sizes = {}             # seed -> {"owner.var": size}
 
     def _check_owner(self, view):
@@ -670,20 +744,36 @@ class StandaloneNetwork(CompiledNetwork):
                         os.remove(os.path.join(self.directory, "static_arrays", name + suffix))
 
     def cleanup(self) -> None:
-        if self._owns_directory and self.directory and os.path.isdir(self.directory):
+        if self._lock_fd is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @classmethod
     def build(cls, construct, duration, config, cxx):
+        start = time.perf_counter()
+        if config.directory is None:
+            clean_builds()
+            directory, lock_fd = _new_build_directory()
+        else:
+            directory, lock_fd = os.path.abspath(config.directory), None
+            os.makedirs(directory, exist_ok=True)
+        try:
+            compiled = cls._build_in(construct, duration, config, cxx, directory, lock_fd)
+        except BaseException:
+            if lock_fd is not None:   # a failed or interrupted build leaves nothing behind
+                shutil.rmtree(directory, ignore_errors=True)
+                os.close(lock_fd)
+            raise
+        compiled.build_seconds = time.perf_counter() - start
+        return compiled
+
+    @classmethod
+    def _build_in(cls, construct, duration, config, cxx, directory, lock_fd):
         import gc
         from brian2 import Network, ms
         from brian2.core.operations import NetworkOperation
         from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
-        start = time.perf_counter()
-        owns = config.directory is None
-        directory = (tempfile.mkdtemp(prefix="bioprop_build_") if owns
-                     else os.path.abspath(config.directory))
-        os.makedirs(directory, exist_ok=True)
         gc.collect()   # free names of dead Brian objects (see _release_code_objects)
         dev = CPPStandaloneDevice()   # fresh instance: no state shared with other builds
         prefs = {
@@ -725,9 +815,8 @@ class StandaloneNetwork(CompiledNetwork):
                 raise DeviceError(f"compiling the standalone project in {directory} failed: {err} "
                                   f"(run `make` there to see the compiler output)") from err
             _release_code_objects(dev, objects)
-        compiled = cls(net, handles, duration, config, dev, directory, owns)
+        compiled = cls(net, handles, duration, config, dev, directory, lock_fd)
         compiled.compile_seconds = dev.timers["compile"]["make"]
-        compiled.build_seconds = time.perf_counter() - start
         return compiled
 
 

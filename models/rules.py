@@ -66,6 +66,9 @@ class LearningRule(abc.ABC):
     train_eval_limit: ClassVar[int | None] = None
     #: units of the arrays returned by :meth:`weights` (written to the result file)
     weight_units: ClassVar[str] = "1"
+    #: attributes that are configuration or resources, not learned state: left out of
+    #: :meth:`state` (a resumed rule is constructed with the same configuration)
+    checkpoint_exclude: ClassVar[tuple[str, ...]] = ("params", "device", "progress")
 
     def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
                  params: dict[str, Any], seed: int, device=None):
@@ -112,6 +115,25 @@ class LearningRule(abc.ABC):
 
     def weights(self) -> list[np.ndarray]:
         """Forward weights, one ``(n_post, n_pre)`` array per layer."""
+        return []
+
+    def state(self) -> tuple[dict, dict]:
+        """The learned state for a checkpoint: ``(tree, arrays)``, every attribute but
+        :attr:`checkpoint_exclude` (weights, optimiser moments, random generators,
+        counters; :func:`bioprop.models.checkpoint.capture`).  A rule holding values the
+        walk cannot store overrides this or excludes them."""
+        from .checkpoint import capture
+        return capture(self, self.checkpoint_exclude)
+
+    def load_state(self, tree: dict, arrays: dict) -> None:
+        """Continue from :meth:`state` of a rule constructed with the same configuration."""
+        from .checkpoint import restore
+        restore(self, tree, arrays)
+
+    def faults(self) -> list[str]:
+        """Problems that make further training meaningless, checked after every epoch
+        beside the non-finite values of :meth:`state` (spiking rules: silent or
+        saturated populations)."""
         return []
 
     def close(self) -> None:

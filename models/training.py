@@ -4,10 +4,21 @@ One epoch = one pass over the training set in a fresh seeded order; after it
 the test (and validation) sets are classified with learning off.  The loop
 owns shuffling, accuracy bookkeeping, progress and provenance, so a rule only
 implements :meth:`LearningRule.train_epoch` and :meth:`LearningRule.predict`.
+
+The loop also makes runs safe to kill: after every epoch it checks for numerical
+faults and writes a checkpoint (:mod:`bioprop.models.checkpoint`) from which
+``resume`` continues to the result an uninterrupted run gives.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
+import signal
 import time
+import warnings
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -15,9 +26,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from . import schema
+from .checkpoint import CheckpointError, capture, load, restore, save
 from .datasets import Dataset
-from .errors import ParameterError
+from .errors import BiopropError, ParameterError
 from .rules import get_rule
+
+#: what ``on_fault`` accepts: stop at a numerical fault, or warn and train on
+ON_FAULT = ("stop", "warn")
 
 
 def _accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
@@ -33,39 +48,126 @@ def _stack_epochs(records: list[dict]) -> dict:
     return out
 
 
+class TrainingFault(BiopropError):
+    """Weights or state became NaN or infinite, or a network fell silent or saturated."""
+
+    exit_status = 3
+
+
+class FaultWarning(RuntimeWarning):
+    """A numerical fault under ``on_fault="warn"``: training went on."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived during training (:func:`stop_on_signals`)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM and SIGINT into :class:`Interrupted`, so that a killed run unwinds:
+    build directories are removed, the temporary output is dropped, and the
+    checkpoint of the last finished epoch stays."""
+    def handler(signum, frame):
+        raise Interrupted(signum)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def _non_finite(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """The learned arrays holding NaN or inf.  Paths with a private part (``_buffers``)
+    are scratch space, written before they are read, and are not checked."""
+    out = []
+    for path, values in arrays.items():
+        if values.dtype.kind != "f" or any(part.startswith("_") for part in re.split(r"[.\[\]]", path)):
+            continue
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            out.append(f"{path} has {bad} NaN or infinite value(s) of {values.size}")
+    return out
+
+
+def _identity(rule_name, label, data, seed, hidden, parameters_json, device_info) -> dict:
+    """What a checkpoint must share with the run that resumes it."""
+    return {"rule": rule_name, "label": label or rule_name, "dataset": data.name,
+            "dataset_subset": json.loads(json.dumps(data.subset, default=str)), "seed": int(seed),
+            "hidden": [int(h) for h in hidden], "parameters": json.loads(parameters_json),
+            "device": json.loads(json.dumps(device_info, default=str))}
+
+
 def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), epochs: int = 1,
           seed: int = 0, overrides: Mapping[str, Any] | None = None, device=None,
-          progress: bool = True, keep_weights: bool = True, label: str | None = None) -> xr.Dataset:
+          progress: bool = True, keep_weights: bool = True, label: str | None = None,
+          checkpoint: str | os.PathLike | None = None, resume: bool = False,
+          on_fault: str = "stop") -> xr.Dataset:
     """Train rule ``rule_name`` on ``data`` and return a schema Dataset.
 
     ``overrides`` are parameter values (strings with units allowed) checked
     against the rule's :class:`ParameterSet`; ``device`` is a
     :class:`bioprop.models.device.DeviceConfig` for spiking rules; ``label`` names
     this variant of the rule in combined results (default: the rule name).
+
+    ``checkpoint``: a file written atomically after every epoch (rule state,
+    shuffle generator, records so far; :mod:`bioprop.models.checkpoint`) and left
+    for the caller to remove once the result is safe.  With ``resume`` an existing
+    checkpoint is continued -- the result equals that of an uninterrupted run --
+    and a missing one starts from epoch 1.
+
+    After every epoch the rule's state is checked for NaN and inf and the rule for
+    its own faults (:meth:`LearningRule.faults`); ``on_fault="stop"`` raises
+    :class:`TrainingFault` naming the epoch and what failed (the checkpoint keeps the
+    epoch before), ``"warn"`` issues a :class:`FaultWarning` and goes on; the faults
+    are listed in the result's ``faults`` attribute.
     """
     rule_cls = get_rule(rule_name)
     if int(epochs) < 1:
         raise ParameterError(f"epochs must be a positive integer; got {epochs!r}")
     if any(int(h) < 1 for h in hidden):
         raise ParameterError(f"hidden must list positive layer sizes, e.g. 200,200; got {hidden!r}")
+    if on_fault not in ON_FAULT:
+        raise ParameterError(f"on_fault must be one of {', '.join(ON_FAULT)}; got {on_fault!r}")
     params = rule_cls.parameters.resolve(overrides, rule=rule_name)
     if label is not None:
         schema.check_label(label)
+    device_info = {"family": rule_cls.family}
+    if device is not None and rule_cls.family == "spiking":
+        device_info.update(vars(device))
+    parameters_json = rule_cls.parameters.provenance(params)
+    identity = _identity(rule_name, label, data, seed, hidden, parameters_json, device_info)
+    saved = None
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        saved = _load_checkpoint(checkpoint, identity, epochs)
     start = time.perf_counter()
     rule = rule_cls(n_inputs=data.x_train.shape[1], n_classes=data.n_classes, hidden=tuple(hidden),
                     params=params, seed=seed, device=device)
     rule.progress = progress
-    order_rng = np.random.default_rng([seed, 1])  # shuffling stream, separate from the rule's own
-    train_acc, test_acc, val_acc, records = [], [], [], []
-    try:
-        bar = tqdm(range(1, int(epochs) + 1), desc=f"{rule_name} on {data.name}", unit="epoch",
-                   disable=not progress)
-        for _ in bar:
-            order = order_rng.permutation(len(data.y_train))
+    loop = _LoopState(seed)
+    first, elapsed_before = 1, 0.0
+    if saved is not None:
+        meta, arrays = saved
+        rule.load_state(meta["rule_state"], _prefixed(arrays, "rule/"))
+        restore(loop, meta["loop"], _prefixed(arrays, "loop/"))
+        first, elapsed_before = meta["epochs_done"] + 1, meta["wall_clock_seconds"]
+    train_acc, test_acc, val_acc, records, faults = (
+        loop.train_acc, loop.test_acc, loop.val_acc, loop.records, loop.faults)
+    # numpy's overflow warnings from inside a rule are left out: the fault check after
+    # each epoch names the arrays that went non-finite
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), contextlib.closing(rule):
+        bar = tqdm(range(first, int(epochs) + 1), desc=f"{rule_name} on {data.name}", unit="epoch",
+                   disable=not progress, initial=first - 1, total=int(epochs))
+        for epoch in bar:
+            order = loop.order_rng.permutation(len(data.y_train))
             x, y = data.x_train[order], data.y_train[order]
             result = rule.train_epoch(x, y)
-            online_train = result.train_predictions is not None
-            if online_train:
+            loop.online_train = result.train_predictions is not None
+            if loop.online_train:
                 train_acc.append(_accuracy(result.train_predictions, y))
             else:
                 probe = order[:rule.train_eval_limit]
@@ -75,27 +177,76 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
             if len(data.y_val):
                 val_acc.append(_accuracy(rule.predict(data.x_val), data.y_val))
             records.append({**result.variables, **test_records})
+            state = rule.state()
+            found = _non_finite(state[1]) + rule.faults()
+            if found:
+                message = f"epoch {epoch} of {rule_name}: " + "; ".join(found)
+                if on_fault == "stop":
+                    kept = (f"; the checkpoint {checkpoint} keeps epoch {epoch - 1}"
+                            if checkpoint is not None and epoch > 1 else "")
+                    raise TrainingFault(message + kept + "; stopped (--on-fault warn would train on)")
+                warnings.warn(message, FaultWarning, stacklevel=2)
+                faults.append(message)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, identity, epoch, state, loop,
+                                 elapsed_before + time.perf_counter() - start)
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
         weights = rule.weights() if keep_weights else None
         final = rule.after_training(data, _accuracy)
         coords = rule.coordinates()
-    finally:
-        rule.close()
-    device_info = {"family": rule_cls.family}
-    if device is not None and rule_cls.family == "spiking":
-        device_info.update(vars(device))
     result = schema.make_result(
         rule=rule_name, dataset=data.name, dataset_subset=data.subset, seed=seed,
-        layer_sizes=rule.layer_sizes, parameters_json=rule_cls.parameters.provenance(params),
+        layer_sizes=rule.layer_sizes, parameters_json=parameters_json,
         device=device_info, train_accuracy=train_acc, test_accuracy=test_acc,
         validation_accuracy=val_acc if len(data.y_val) else None,
         epoch_variables=_stack_epochs(records) if records and records[0] else None,
         final_variables=final,
-        weights=weights, weight_units=rule_cls.weight_units, wall_clock_seconds=time.perf_counter() - start,
+        weights=weights, weight_units=rule_cls.weight_units,
+        wall_clock_seconds=elapsed_before + time.perf_counter() - start,
         label=label, coords=coords)
+    result.attrs["faults"] = json.dumps(faults)
+    if saved is not None:
+        result.attrs["history"] += f" (resumed after epoch {first - 1})"
     result["train_accuracy"].attrs["comment"] = (
-        "online, while the samples were presented" if online_train else
+        "online, while the samples were presented" if loop.online_train else
         "learning off, after each epoch, on "
         + ("all training samples" if rule_cls.train_eval_limit is None
            else f"a fresh random subset of at most {rule_cls.train_eval_limit} training samples"))
     return result
+
+
+class _LoopState:
+    """The training loop's own state, in the form :mod:`.checkpoint` stores."""
+
+    def __init__(self, seed):
+        self.order_rng = np.random.default_rng([seed, 1])  # shuffling stream, separate from the rule's
+        self.train_acc, self.test_acc, self.val_acc = [], [], []
+        self.records, self.faults = [], []
+        self.online_train = False
+
+
+def _prefixed(arrays, prefix):
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _save_checkpoint(path, identity, epoch, state, loop, wall_seconds) -> None:
+    tree, arrays = state
+    loop_tree, loop_arrays = capture(loop)
+    meta = {"identity": identity, "epochs_done": epoch, "wall_clock_seconds": wall_seconds,
+            "rule_state": tree, "loop": loop_tree}
+    save(path, meta, {**{f"rule/{k}": v for k, v in arrays.items()},
+                      **{f"loop/{k}": v for k, v in loop_arrays.items()}})
+
+
+def _load_checkpoint(path, identity, epochs):
+    meta, arrays = load(path)
+    theirs = meta.get("identity", {})
+    for key, value in identity.items():
+        if theirs.get(key) != value:
+            raise CheckpointError(
+                f"checkpoint {path} belongs to another run: its {key} is {json.dumps(theirs.get(key))[:200]}, "
+                f"this run's is {json.dumps(value)[:200]}; delete it or use the run's own settings")
+    if meta["epochs_done"] > int(epochs):
+        raise CheckpointError(f"checkpoint {path} has {meta['epochs_done']} epochs done, more than "
+                              f"--epochs {epochs}")
+    return meta, arrays

@@ -270,6 +270,11 @@ class SlotPresentationRule(LearningRule):
     train_eval_limit = 1000
     #: consecutive slots each test sample is shown for (counts are summed over them)
     readout_slots = 1
+    #: the population classified from; a rule without one is checked for silence as a whole
+    readout_population = "output"
+    #: builds, presentations and the network's fixed layout are rebuilt by a resumed rule
+    checkpoint_exclude = LearningRule.checkpoint_exclude + (
+        "_builds", "_train_presentation", "_test_presentation", "schedule", "layout")
     populations: list[tuple[str, int, int]]
     out_degree: np.ndarray
     schedule: PhaseSchedule
@@ -278,6 +283,7 @@ class SlotPresentationRule(LearningRule):
         super().__init__(**kwargs)
         self._builds = {}
         self._train_presentation: Presentation | None = None
+        self._test_presentation: Presentation | None = None
 
     # ------------------------------------------------------------ what a rule supplies
     @abc.abstractmethod
@@ -399,7 +405,7 @@ class SlotPresentationRule(LearningRule):
     def evaluate(self, x):
         """Test predictions, and this epoch's records of the training and the test
         presentation (:func:`bioprop.models.schema.spiking_records`)."""
-        test = self.present_test(x)
+        test = self._test_presentation = self.present_test(x)
         train_rec, test_rec = self._records(self._train_presentation), self._records(test)
         records = schema.spiking_records(
             firing_rate_hz=np.vstack([train_rec[1], test_rec[1]]),
@@ -407,6 +413,30 @@ class SlotPresentationRule(LearningRule):
             wall_ms_per_sample=[train_rec[2], test_rec[2]],
             device_kind=self.device_config().kind)
         return self.classify(test.counts), {**records, **self.extra_records()}
+
+    def faults(self) -> list[str]:
+        """The readout population silent for a whole presentation (training or test), or
+        any population firing at >= 90% of its maximum rate (one spike per refractory
+        period, or per step) on average: a network in either state learns nothing."""
+        dt = float(self._dt())
+        refractory = float(self.params.get("refractory", 0.0))
+        max_per_step = dt / max(refractory, dt)
+        silent_check = ([p for p in self.populations if p[0] == self.readout_population]
+                        or [("network", 0, None)])
+        out = []
+        for label, shown in (("training", self._train_presentation), ("test", self._test_presentation)):
+            if shown is None or not shown.n:
+                continue
+            steps = shown.n * shown.slots_per_sample * self.schedule.slot_steps(self._dt())
+            for name, a, b in silent_check:
+                if not shown.counts[:, a:b].any():
+                    out.append(f"population {name} fired no spike in the {label} presentation")
+            for name, a, b in self.populations:
+                per_step = shown.counts[:, a:b].sum() / ((b - a) * steps)
+                if per_step >= 0.9 * max_per_step:
+                    out.append(f"population {name} saturated in the {label} presentation "
+                               f"({per_step / dt:.0f} Hz per neuron)")
+        return out
 
     def extra_records(self) -> dict:
         """Further per-epoch records of the rule (same form as ``EpochResult.variables``)."""

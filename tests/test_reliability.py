@@ -1,0 +1,214 @@
+"""Reliability (issue 15): checkpoints and resume after SIGKILL/SIGTERM, reproducibility
+and ``bioprop rerun``, numerical faults, build directories of killed runs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bioprop.models import schema
+from bioprop.models.checkpoint import checkpoint_path, load
+from bioprop.models.datasets import load_dataset
+from bioprop.models.device import DeviceConfig
+from bioprop.models.rules import available_rules
+from bioprop.models.training import FaultWarning, TrainingFault, train
+
+#: bp on digits, slow enough per epoch (online learning) that a kill lands mid-run
+BP_RUN = ["train", "bp", "--dataset", "digits", "--n-train", "600", "--n-test", "200", "--epochs", "25",
+          "--hidden", "16", "--seed", "3", "--quiet", "--set", "batch_size=1", "--set", "learning_rate=0.001"]
+#: a tiny eRBP network on the runtime device: 10 short sample slots per presentation
+ERBP_TINY = {"t_sample": "40 ms", "t_settle": "10 ms", "chunk_slots": 10}
+
+
+def _cli(*args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "bioprop.analysis.cli", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd, **kw)
+
+
+def _same_result(a: xr.Dataset, b: xr.Dataset) -> None:
+    """Every variable bit-identical (the weights and the accuracies included)."""
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert a.attrs["parameters"] == b.attrs["parameters"]
+
+
+def _digits(n_train=200, n_test=50):
+    return load_dataset("digits", n_train=n_train, n_test=n_test, seed=0)
+
+
+# --------------------------------------------------------------------------- rule state
+
+@pytest.mark.parametrize("name", [n for n, c in available_rules().items() if c.family == "rate"])
+def test_rate_rule_state_round_trip_continues_identically(name):
+    """A fresh rule loaded with another's state (optimiser moments, generators, the alignment
+    probe) trains on exactly as the original does."""
+    cls = available_rules()[name]
+    data = _digits()
+    hidden = (12,) if name in ("rbm", "s2m-discrete") else (12, 10)
+    over = {"record_alignment": True} if "record_alignment" in cls.parameters.names() else {}
+
+    def make():
+        return cls(n_inputs=64, n_classes=10, hidden=hidden, params=cls.parameters.resolve(over), seed=3)
+    original, resumed = make(), make()
+    original.train_epoch(data.x_train, data.y_train)
+    resumed.load_state(*original.state())
+    for rule in (original, resumed):
+        rule.train_epoch(data.x_train[::-1], data.y_train[::-1])
+    for a, b in zip(original.weights(), resumed.weights()):
+        np.testing.assert_array_equal(a, b)
+    fresh = make()
+    fresh.train_epoch(data.x_train[::-1], data.y_train[::-1])
+    assert not np.array_equal(fresh.weights()[0], original.weights()[0])   # the state mattered
+
+
+@pytest.mark.parametrize("name", [n for n, c in available_rules().items() if c.family == "spiking"])
+def test_spiking_rule_state_is_storable(name):
+    cls = available_rules()[name]
+    rule = cls(n_inputs=16, n_classes=3, hidden=(5,), params=cls.parameters.resolve({}), seed=1,
+               device=DeviceConfig(kind="runtime"))
+    tree, arrays = rule.state()
+    assert "rng" in tree and arrays and "_builds" not in tree
+
+
+def test_resume_in_process_equals_uninterrupted_bp(tmp_path):
+    data = _digits(400, 100)
+    kw = dict(hidden=(16,), seed=2, progress=False, overrides={"learning_rate": 0.01})
+    full = train("bp", data, epochs=3, **kw)
+    ckpt = tmp_path / "bp.nc.ckpt"
+    train("bp", data, epochs=1, checkpoint=ckpt, **kw)      # leaves the checkpoint of epoch 1
+    assert load(ckpt)[0]["epochs_done"] == 1
+    resumed = train("bp", data, epochs=3, checkpoint=ckpt, resume=True, **kw)
+    _same_result(full, resumed)
+    assert load(ckpt)[0]["epochs_done"] == 3
+
+
+def test_resume_spiking_erbp_runtime_equals_uninterrupted(tmp_path):
+    """eRBP's weights and run seeds come back from the checkpoint: bit-identical on runtime."""
+    data = _digits(10, 10)
+    kw = dict(hidden=(6,), seed=0, progress=False, overrides=ERBP_TINY, device=DeviceConfig(kind="runtime"))
+    full = train("erbp", data, epochs=2, **kw)
+    ckpt = tmp_path / "erbp.nc.ckpt"
+    train("erbp", data, epochs=1, checkpoint=ckpt, **kw)
+    resumed = train("erbp", data, epochs=2, checkpoint=ckpt, resume=True, **kw)
+    _same_result(full.drop_vars("wall_ms_per_sample"), resumed.drop_vars("wall_ms_per_sample"))
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    data = _digits()
+    ckpt = tmp_path / "x.ckpt"
+    train("bp", data, epochs=1, hidden=(8,), seed=0, progress=False, checkpoint=ckpt)
+    with pytest.raises(Exception, match="seed is 0, this run's is 1"):
+        train("bp", data, epochs=2, hidden=(8,), seed=1, progress=False, checkpoint=ckpt, resume=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="cannot read checkpoint"):
+        train("bp", data, epochs=2, hidden=(8,), seed=0, progress=False, checkpoint=ckpt, resume=True)
+
+
+# --------------------------------------------------------------------------- kills
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    where = tmp_path_factory.mktemp("full")
+    proc = _cli(*BP_RUN, "--out", "full.nc", cwd=where)
+    assert proc.returncode == 0, proc.stderr
+    assert not checkpoint_path(where / "full.nc").exists()      # removed once the result is safe
+    return schema.read_result(where / "full.nc")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_mid_run_leaves_no_result_and_resumes_bit_identically(sig, tmp_path, uninterrupted):
+    out, ckpt = tmp_path / "run.nc", tmp_path / "run.nc.ckpt"
+    proc = subprocess.Popen([sys.executable, "-m", "bioprop.analysis.cli", *BP_RUN, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (-9 if sig == signal.SIGKILL else 143), err
+    if sig == signal.SIGTERM:       # handled: one line, the checkpoint named
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "SIGTERM" in lines[0] and "--resume" in lines[0], err
+    done = load(ckpt)[0]["epochs_done"]
+    assert 1 <= done < 25
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.nc.ckpt"]   # no result, no temp file
+    again = _cli(*BP_RUN, "--out", str(out), cwd=tmp_path)           # not silently started again
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = _cli(*BP_RUN, "--out", str(out), "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(resumed)" in resumed.stdout and not ckpt.exists()
+    _same_result(uninterrupted, schema.read_result(out))
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+def test_same_seed_identical_different_seeds_differ():
+    data = _digits()
+    runs = [train("bp", data, epochs=2, hidden=(16,), seed=s, progress=False) for s in (5, 5, 6)]
+    _same_result(runs[0], runs[1])
+    assert not np.array_equal(runs[0]["weight_1"].values, runs[2]["weight_1"].values)
+
+
+def test_rerun_from_provenance_is_bit_identical(tmp_path, uninterrupted):
+    source = tmp_path / "source.nc"
+    schema.write_result(uninterrupted, source)
+    proc = _cli("rerun", str(source), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    again = schema.read_result(tmp_path / "source.rerun.nc")
+    _same_result(uninterrupted, again)
+    assert again.attrs["seed"] == 3 and again.sizes["epoch"] == 25
+    proc = _cli("rerun", str(source), "--out", str(tmp_path / "source.rerun.nc"), cwd=tmp_path)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_rerun_needs_a_result_file(tmp_path):
+    proc = _cli("rerun", str(tmp_path / "missing.nc"), cwd=tmp_path)
+    assert proc.returncode == 2 and "missing.nc" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- faults
+
+EXPLODING = ["train", "bp", "--dataset", "digits", "--n-train", "200", "--n-test", "50", "--epochs", "3",
+             "--hidden", "8", "--quiet", "--set", "optimizer=sgd", "--set", "learning_rate=1e300"]
+
+
+def test_nan_weights_stop_training_with_epoch_and_array(tmp_path):
+    proc = _cli(*EXPLODING, "--out", "x.nc", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "epoch 1 of bp" in lines[0] and "net.W[0]" in lines[0], proc.stderr
+    assert "NaN or infinite" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_on_fault_warn_trains_on_and_records_the_faults(tmp_path):
+    proc = _cli(*EXPLODING, "--out", "x.nc", "--on-fault", "warn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("bioprop: warning:")]
+    assert len(warned) == 3 and "epoch 3" in warned[-1]
+    faults = json.loads(schema.read_result(tmp_path / "x.nc").attrs["faults"])
+    assert len(faults) == 3 and "net.W[0]" in faults[0]
+
+
+def test_silent_spiking_network_is_a_fault():
+    """A threshold no neuron reaches: the output population never fires."""
+    data = _digits(10, 10)
+    kw = dict(hidden=(6,), seed=0, progress=False, device=DeviceConfig(kind="runtime"),
+              overrides={**ERBP_TINY, "v_thresh": "1000 V"})
+    with pytest.raises(TrainingFault, match="epoch 1 of erbp: population output fired no spike in the "
+                                            "training presentation"):
+        train("erbp", data, epochs=2, **kw)
+    with pytest.warns(FaultWarning, match="population output fired no spike"):
+        result = train("erbp", data, epochs=1, on_fault="warn", **kw)
+    assert "population output" in json.loads(result.attrs["faults"])[0]
+
+
+def test_healthy_runs_record_no_faults():
+    result = train("bp", _digits(), epochs=1, hidden=(8,), seed=0, progress=False)
+    assert json.loads(result.attrs["faults"]) == []
