@@ -125,6 +125,7 @@ class _BoltzmannSpiking(SlotPresentationRule):
     """The spiking RBM on the shared slot presentation."""
 
     weight_units = "nA"
+    readout_population = "label"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
