@@ -72,6 +72,10 @@ def stop_on_signals():
     build directories are removed, the temporary output is dropped, and the
     checkpoint of the last finished epoch stays."""
     def handler(signum, frame):
+        # once only: a second signal kills at once, as if unhandled (the next build
+        # removes what the interrupted cleanup left)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
         raise Interrupted(signum)
     old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -95,9 +99,12 @@ def _non_finite(arrays: Mapping[str, np.ndarray]) -> list[str]:
 
 
 def _identity(rule_name, label, data, seed, hidden, parameters_json, device_info) -> dict:
-    """What a checkpoint must share with the run that resumes it."""
+    """What a checkpoint must share with the run that resumes it (the data files by
+    name and checksum, not by path: a copy elsewhere is the same data)."""
+    subset = {**data.subset, "sources": [{k: v for k, v in source.items() if k != "path"}
+                                         for source in data.subset.get("sources", [])]}
     return {"rule": rule_name, "label": label or rule_name, "dataset": data.name,
-            "dataset_subset": json.loads(json.dumps(data.subset, default=str)), "seed": int(seed),
+            "dataset_subset": json.loads(json.dumps(subset, default=str)), "seed": int(seed),
             "hidden": [int(h) for h in hidden], "parameters": json.loads(parameters_json),
             "device": json.loads(json.dumps(device_info, default=str))}
 

@@ -88,10 +88,12 @@ def test_resume_in_process_equals_uninterrupted_bp(tmp_path):
     assert load(ckpt)[0]["epochs_done"] == 3
 
 
-def test_resume_spiking_erbp_runtime_equals_uninterrupted(tmp_path):
-    """eRBP's weights and run seeds come back from the checkpoint: bit-identical on runtime."""
+@pytest.mark.parametrize("kind", ["runtime", pytest.param("cpp_standalone", marks=[pytest.mark.slow,
+                                                                                  pytest.mark.standalone])])
+def test_resume_spiking_erbp_equals_uninterrupted(kind, tmp_path):
+    """eRBP's weights and the generator of its run seeds come back from the checkpoint."""
     data = _digits(10, 10)
-    kw = dict(hidden=(6,), seed=0, progress=False, overrides=ERBP_TINY, device=DeviceConfig(kind="runtime"))
+    kw = dict(hidden=(6,), seed=0, progress=False, overrides=ERBP_TINY, device=DeviceConfig(kind=kind))
     full = train("erbp", data, epochs=2, **kw)
     ckpt = tmp_path / "erbp.nc.ckpt"
     train("erbp", data, epochs=1, checkpoint=ckpt, **kw)
@@ -212,3 +214,101 @@ def test_silent_spiking_network_is_a_fault():
 def test_healthy_runs_record_no_faults():
     result = train("bp", _digits(), epochs=1, hidden=(8,), seed=0, progress=False)
     assert json.loads(result.attrs["faults"]) == []
+
+
+# --------------------------------------------------------------------------- build directories
+
+_HOLD_BUILD = """
+import os, sys, time
+from bioprop.models.device import _new_build_directory
+directory, fd = _new_build_directory()
+print(directory, flush=True)
+if sys.argv[1] == "die":
+    os._exit(0)          # as a killed run: no cleanup, the kernel frees the lock
+time.sleep(600)
+"""
+
+
+def _hold_build(how, env):
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_BUILD, how], stdout=subprocess.PIPE, text=True, env=env)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_build_directories_of_killed_runs_are_cleaned_not_those_in_use(tmp_path, monkeypatch):
+    from bioprop.models import device
+    root = tmp_path / "builds"
+    monkeypatch.setenv("BIOPROP_BUILD_DIR", str(root))
+    env = {**os.environ, "BIOPROP_BUILD_DIR": str(root)}
+    dead_proc, dead = _hold_build("die", env)
+    dead_proc.wait()
+    live_proc, live = _hold_build("live", env)
+    young_proc, young = _hold_build("die", env)
+    young_proc.wait()
+    try:
+        old = time.time() - 2 * device._GRACE_SECONDS
+        for path in (dead, live):
+            os.utime(path, (old, old))
+        removed, kept = device.clean_builds()
+        assert removed == [dead] and sorted(kept) == sorted([live, young])  # young: maybe not locked yet
+        proc = _cli("clean-builds", cwd=tmp_path, env=env)
+        assert proc.returncode == 0 and "removed 0 build directories" in proc.stdout
+        assert "2 in use" in proc.stdout
+    finally:
+        live_proc.kill()
+        live_proc.wait()
+    removed, _ = device.clean_builds()
+    assert removed == [live]              # its process is gone now
+    proc = _cli("clean-builds", "--all", cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and "removed 1 build directory" in proc.stdout and not os.listdir(root)
+
+
+def _erbp_argv(seed, out):
+    return ["train", "erbp", "--dataset", "digits", "--n-train", "10", "--n-test", "10", "--epochs", "1",
+            "--hidden", "6", "--seed", str(seed), "--quiet", "--device", "cpp_standalone",
+            *[f"--set={k}={v}" for k, v in ERBP_TINY.items()], "--out", str(out)]
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_four_parallel_standalone_runs_build_apart_and_equal_sequential_runs(tmp_path):
+    """Four runs of one architecture started at once: each compiles in its own directory,
+    all succeed, the directories are gone afterwards, and the results equal the same
+    runs made one after another."""
+    root = tmp_path / "builds"
+    env = {**os.environ, "BIOPROP_BUILD_DIR": str(root)}
+    procs = [subprocess.Popen([sys.executable, "-m", "bioprop.analysis.cli", *_erbp_argv(s, tmp_path / f"p{s}.nc")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for s in range(4)]
+    seen = set()
+    while any(p.poll() is None for p in procs):
+        if root.is_dir():
+            seen.update(os.listdir(root))
+        time.sleep(0.1)
+    for p in procs:
+        assert p.returncode == 0, p.stderr.read()
+    assert len(seen) >= 4                       # four directories, none shared
+    assert not os.listdir(root)                 # each run removed its own
+    for s in range(4):
+        proc = _cli(*_erbp_argv(s, tmp_path / f"s{s}.nc"), cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+    results = [[schema.read_result(tmp_path / f"{kind}{s}.nc").drop_vars("wall_ms_per_sample")
+                for s in range(4)] for kind in "ps"]
+    for parallel, sequential in zip(*results):
+        _same_result(parallel, sequential)
+    assert not np.array_equal(results[0][0]["weight_1"].values, results[0][1]["weight_1"].values)
+
+
+def test_saturated_population_is_a_fault():
+    """Counts of one spike per time step in the hidden layer: saturated; half of that: not."""
+    from bioprop.models.spiking.presentation import Presentation
+    rule = available_rules()["erbp"](n_inputs=16, n_classes=3, hidden=(5,), params=available_rules()[
+        "erbp"].parameters.resolve(ERBP_TINY), seed=0, device=DeviceConfig(kind="runtime"))
+    steps = rule.schedule.slot_steps(rule._dt())
+    (_, a, b), = [p for p in rule.populations if p[0] == "hidden_1"]
+    counts = np.ones((4, rule.populations[-1][2]), np.int64)
+    counts[:, a:b] = steps
+    rule._train_presentation = Presentation(counts, 0.0)
+    assert rule.faults() == ["population hidden_1 saturated in the training presentation "
+                             "(10000 Hz per neuron, at most 10000 Hz)"]
+    counts[:, a:b] = steps // 2
+    assert rule.faults() == []

@@ -414,28 +414,31 @@ class SlotPresentationRule(LearningRule):
             device_kind=self.device_config().kind)
         return self.classify(test.counts), {**records, **self.extra_records()}
 
+    def max_rate_hz(self, population: str) -> float:
+        """The highest rate a neuron of ``population`` can fire at, for the saturation
+        check of :meth:`faults`: one spike per time step, unless a rule knows better
+        (a refractory period)."""
+        return 1.0 / float(self._dt())
+
     def faults(self) -> list[str]:
         """The readout population silent for a whole presentation (training or test), or
-        any population firing at >= 90% of its maximum rate (one spike per refractory
-        period, or per step) on average: a network in either state learns nothing."""
-        dt = float(self._dt())
-        refractory = float(self.params.get("refractory", 0.0))
-        max_per_step = dt / max(refractory, dt)
+        a population firing at >= 90% of :meth:`max_rate_hz` on average: a network in
+        either state learns nothing."""
         silent_check = ([p for p in self.populations if p[0] == self.readout_population]
                         or [("network", 0, None)])
         out = []
         for label, shown in (("training", self._train_presentation), ("test", self._test_presentation)):
             if shown is None or not shown.n:
                 continue
-            steps = shown.n * shown.slots_per_sample * self.schedule.slot_steps(self._dt())
+            seconds = shown.n * shown.slots_per_sample * float(self.schedule.slot_duration(self._dt()))
             for name, a, b in silent_check:
                 if not shown.counts[:, a:b].any():
                     out.append(f"population {name} fired no spike in the {label} presentation")
             for name, a, b in self.populations:
-                per_step = shown.counts[:, a:b].sum() / ((b - a) * steps)
-                if per_step >= 0.9 * max_per_step:
+                rate = shown.counts[:, a:b].sum() / ((b - a) * seconds)
+                if rate >= 0.9 * self.max_rate_hz(name):
                     out.append(f"population {name} saturated in the {label} presentation "
-                               f"({per_step / dt:.0f} Hz per neuron)")
+                               f"({rate:.0f} Hz per neuron, at most {self.max_rate_hz(name):.0f} Hz)")
         return out
 
     def extra_records(self) -> dict:
