@@ -53,9 +53,14 @@ def cmd_summary(args) -> int:
     return 0
 
 
+#: kind -> figure function (the workflow's figure rules name these kinds)
+FIGURES = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves,
+           "firing-rates": figures.firing_rates, "robustness": figures.robustness}
+
+
 def cmd_figure(args) -> int:
     combined = schema.read_combined(args.combined)
-    draw = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves}[args.kind]
+    draw = FIGURES[args.kind]
     try:
         fig = draw(combined)
     except KeyError as err:
@@ -90,8 +95,9 @@ def build_parser():
     summary.set_defaults(func=cmd_summary)
 
     figure = sub.add_parser("figure", help="draw a figure from combined results",
-                            description="Draw learning curves or alignment-to-backprop curves.")
-    figure.add_argument("kind", choices=("learning-curves", "alignment"), help="which figure")
+                            description="Draw learning curves, alignment-to-backprop curves, firing rates "
+                                        "of spiking rules, or robustness to quantization and pruning.")
+    figure.add_argument("kind", choices=tuple(FIGURES), help="which figure")
     figure.add_argument("combined", help="file written by `bioprop combine`")
     figure.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
     figure.add_argument("--overwrite", action="store_true", help="replace an existing --out file")

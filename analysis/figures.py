@@ -1,7 +1,10 @@
-"""Figures from combined results: learning curves and alignment to backprop.
+"""Figures from combined results: learning curves, alignment to backprop, firing
+rates and synaptic events of spiking rules, robustness to weight quantization
+and pruning.
 
 Each function takes a combined Dataset (:func:`bioprop.analysis.results.combine_runs`)
-and returns a Matplotlib Figure; :func:`save_figure` writes it atomically.
+and returns a Matplotlib Figure; :func:`save_figure` writes it atomically.  Bands
+and error bars are 95% Student-t confidence intervals of the mean over seeds.
 """
 from __future__ import annotations
 
@@ -15,22 +18,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import xarray as xr  # noqa: E402
+from scipy import stats  # noqa: E402
 
 from bioprop.models.files import atomic_output  # noqa: E402
+from bioprop.models.schema import RUN_DIMS  # noqa: E402
+
+CONFIDENCE = 0.95
+
+
+def _half_width(values: xr.DataArray, dim: str = "seed") -> xr.DataArray:
+    """Half-width of the t-interval of the mean along ``dim``: t_{(1+c)/2, n-1} s / sqrt(n)
+    (NaN where fewer than two values)."""
+    n = values.notnull().sum(dim)
+    t = xr.apply_ufunc(lambda k: stats.t.ppf((1 + CONFIDENCE) / 2, np.maximum(k - 1, 1)), n)
+    return (t * values.std(dim, ddof=1) / np.sqrt(n)).where(n > 1)
 
 
 def _mean_band(ax, curves: xr.DataArray, label: str):
-    """Mean over seeds with a +-1 standard deviation band."""
+    """Mean over seeds with its confidence band."""
     mean = curves.mean("seed")
     ax.plot(curves.epoch, mean, marker="o", ms=3, label=label)
     if curves.sizes.get("seed", 1) > 1:
-        std = curves.std("seed", ddof=1)
-        ax.fill_between(curves.epoch, mean - std, mean + std, alpha=0.2)
+        half = _half_width(curves)
+        ax.fill_between(curves.epoch, mean - half, mean + half, alpha=0.2)
 
 
 def learning_curves(combined: xr.Dataset, variable: str = "test_accuracy") -> plt.Figure:
     """One panel per dataset: ``variable`` against epoch, one line per rule
-    (mean over seeds, band = +-1 s.d.)."""
+    (mean over seeds with its confidence band)."""
     datasets = list(combined.dataset.values)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
@@ -38,8 +53,8 @@ def learning_curves(combined: xr.Dataset, variable: str = "test_accuracy") -> pl
             curves = combined[variable].sel(rule=rule, dataset=dataset).dropna("seed", how="all")
             if curves.sizes["seed"]:
                 _mean_band(ax, curves, str(rule))
-        ax.set(title=str(dataset), xlabel="epoch",
-               ylabel=combined[variable].attrs.get("long_name", variable))
+        ax.set(title=str(dataset), xlabel="epoch (passes over the training set)",
+               ylabel=f"{variable.replace('_', ' ')} (fraction)")
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small", loc="best", ncol=2 if combined.sizes["rule"] > 4 else 1)
@@ -59,8 +74,94 @@ def alignment_curves(combined: xr.Dataset, variable: str = "update_angle") -> pl
             if curves.sizes["seed"] and np.isfinite(curves).any():
                 _mean_band(ax, curves, str(rule))
         ax.axhline(90, color="grey", lw=0.8, ls=":")
-        ax.set(title=f"layer {layer}", xlabel="epoch", ylabel="angle to backprop update (degree)")
+        ax.set(title=f"layer {layer}", xlabel="epoch (passes over the training set)",
+               ylabel="angle to backprop update (degree)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _rules_with(combined: xr.Dataset, variable: str) -> list[str]:
+    return [str(rule) for rule in combined.rule.values
+            if variable in combined and bool(combined[variable].sel(rule=rule).notnull().any())]
+
+
+def _runs(values: xr.DataArray) -> xr.DataArray:
+    """Runs of every dataset and seed along one dimension ``run`` (replicates)."""
+    return values.stack(run=("dataset", "seed"), create_index=False)
+
+
+def _last_epoch(values: xr.DataArray) -> xr.DataArray:
+    """Each run's values at its last recorded epoch (runs differ in epochs)."""
+    last = values.notnull().any([d for d in values.dims if d not in ("epoch",) + RUN_DIMS])
+    return values.isel(epoch=last.cumsum("epoch").argmax("epoch"))
+
+
+def firing_rates(combined: xr.Dataset) -> plt.Figure:
+    """Spiking rules at their last epoch: one panel per rule with the mean firing
+    rate per neuron of each population during training and test presentations,
+    and a last panel with synaptic events per sample presentation beside the
+    multiply-accumulates of the equivalent rate network (where recorded)."""
+    rules = _rules_with(combined, "firing_rate")
+    if not rules:
+        raise KeyError("firing_rate not recorded; no spiking rule among the runs")
+    fig, axes = plt.subplots(1, len(rules) + 1, figsize=(3.6 * (len(rules) + 1), 3.6), squeeze=False)
+    for ax, rule in zip(axes[0], rules):
+        rates = _runs(_last_epoch(combined["firing_rate"].sel(rule=rule)))
+        rates = rates.dropna("population", how="all").dropna("run", how="all")
+        x = np.arange(rates.sizes["population"])
+        for k, presentation in enumerate(rates.presentation.values):
+            values = rates.sel(presentation=presentation)
+            ax.bar(x + (k - 0.5) * 0.4, values.mean("run"), 0.4, yerr=_half_width(values, "run").fillna(0),
+                   capsize=2, label=f"{presentation} samples")
+        ax.set_xticks(x, [str(p) for p in rates.population.values], rotation=30)
+        ax.set(title=rule, xlabel="population", ylabel="mean firing rate per neuron (Hz)")
+        ax.legend(fontsize="small")
+    ax = axes[0][-1]
+    events = _runs(_last_epoch(combined["synops_per_sample"].sel(rule=rules)).sel(presentation="train"))
+    x = np.arange(len(rules))
+    ax.bar(x - 0.2, events.mean("run"), 0.4, yerr=_half_width(events, "run").fillna(0), capsize=2,
+           label="synaptic events (spiking)")
+    if "rate_network_macs_per_sample" in combined:
+        macs = _last_epoch(combined["rate_network_macs_per_sample"].sel(rule=rules)).max(["dataset", "seed"])
+        ax.bar(x + 0.2, macs, 0.4, label="multiply-accumulates (rate twin)")
+    ax.set_xticks(x, rules, rotation=30)
+    ax.set(yscale="log", title="work per training sample", ylabel="operations per sample (1)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+#: robustness variables of a run, in the order of the experiments
+ROBUSTNESS = {"test_accuracy": "trained", "quantized_test_accuracy": "weights rounded",
+              "pruned_test_accuracy_before_relearning": "pruned",
+              "pruned_test_accuracy": "pruned + re-learned"}
+
+
+def robustness(combined: xr.Dataset) -> plt.Figure:
+    """Test accuracy of each rule with robustness records: trained, with its
+    weights rounded to ``weight_bits``, and after pruning ``prune_fraction`` of
+    them before and after re-learning (the S2M paper's experiments)."""
+    rules = [rule for rule in combined.rule.values
+             if any(name in combined and bool(combined[name].sel(rule=rule).notnull().any())
+                    for name in list(ROBUSTNESS)[1:])]
+    if not rules:
+        raise KeyError("quantized_test_accuracy / pruned_test_accuracy not recorded; "
+                       "train with --set weight_bits=N or --set prune_fraction=F")
+    fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(rules), 3.6))
+    names = [name for name in ROBUSTNESS if name in combined]
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        values = combined[name].sel(rule=rules)
+        if "epoch" in values.dims:
+            values = _last_epoch(values)
+        values = _runs(values)
+        ax.bar(np.arange(len(rules)) + (k - (len(names) - 1) / 2) * width, values.mean("run"), width,
+               yerr=_half_width(values, "run").fillna(0), capsize=2, label=ROBUSTNESS[name])
+    ax.set_xticks(np.arange(len(rules)), [str(r) for r in rules])
+    ax.set(xlabel="rule", ylabel="test accuracy (fraction)", ylim=(0, 1))
+    ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     return fig
 

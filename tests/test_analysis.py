@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from bioprop.analysis import figures, results, statistics
 from bioprop.models import schema
@@ -74,3 +75,58 @@ def test_figures_are_written_atomically(combined, tmp_path):
         figures.save_figure(figures.learning_curves(combined), path)
     with pytest.raises(KeyError, match="record_alignment"):
         figures.alignment_curves(combined)
+
+
+def _write_spiking(tmp_path, rule, seed, rates_hz, synops, *, final=None):
+    """A two-epoch spiking run: populations data, hidden; firing rates (train, test)
+    the same every epoch."""
+    records = schema.spiking_records(firing_rate_hz=rates_hz, synops_per_sample=synops,
+                                     wall_ms_per_sample=[1.0, 1.0], device_kind="runtime")
+    epoch_variables = {name: (("epoch",) + dims, np.stack([values] * 2), attrs)
+                       for name, (dims, values, attrs) in records.items()}
+    ds = schema.make_result(
+        rule=rule, dataset="digits", dataset_subset={}, seed=seed, layer_sizes=(64, 8, 10),
+        parameters_json=json.dumps({}), device={"family": "spiking"},
+        train_accuracy=[0.5, 0.6], test_accuracy=[0.4, 0.5 + 0.1 * seed], epoch_variables=epoch_variables,
+        final_variables=final, weights=[np.zeros((8, 64)), np.zeros((10, 8))], wall_clock_seconds=1.0,
+        coords=schema.spiking_coordinates(["data", "hidden"]))
+    return schema.write_result(ds, tmp_path / f"{rule}-{seed}.nc")
+
+
+def _bar_heights(ax):
+    return [patch.get_height() for patch in ax.patches]
+
+
+def test_confidence_half_width_is_the_t_interval():
+    values = xr.DataArray([1.0, 2.0, 3.0], dims="seed")
+    assert float(figures._half_width(values)) == pytest.approx(4.302652729749464 / np.sqrt(3))  # t_{0.975, 2}
+    assert np.isnan(float(figures._half_width(values[:1])))
+
+
+def test_firing_rate_figure_shows_each_spiking_population(tmp_path, combined):
+    paths = [_write_spiking(tmp_path, "erbp", seed, [[10.0 + seed, 20.0], [12.0, 0.0]], [100.0, 50.0])
+             for seed in range(2)]
+    paths += [_write_spiking(tmp_path, "s2m", 0, [[5.0, 7.0], [6.0, 8.0]], [1000.0, 900.0])]
+    (tmp_path / "rate").mkdir()
+    paths += [_write(tmp_path / "rate", "bp", 0, [0.5, 0.6])]   # rate runs have no firing rates
+    fig = figures.firing_rates(results.combine_runs(paths))
+    erbp, s2m, work = fig.axes
+    assert _bar_heights(erbp) == pytest.approx([10.5, 20.0, 12.0, 0.0])   # train data, hidden; test
+    assert _bar_heights(s2m) == pytest.approx([5.0, 7.0, 6.0, 8.0])
+    assert _bar_heights(work) == pytest.approx([100.0, 1000.0])           # training sample events
+    assert "Hz" in erbp.get_ylabel() and work.get_yscale() == "log"
+    with pytest.raises(KeyError, match="no spiking rule"):
+        figures.firing_rates(combined)
+
+
+def test_robustness_figure_shows_quantized_and_pruned_accuracy(tmp_path, combined):
+    def final(quantized, pruned):
+        return {"quantized_test_accuracy": ((), quantized, {"units": "1", "long_name": "q"}),
+                "pruned_test_accuracy": ((), pruned, {"units": "1", "long_name": "p"})}
+    paths = [_write_spiking(tmp_path, "s2m", seed, [[1.0, 1.0]] * 2, [1.0, 1.0],
+                            final=final(0.3 + 0.1 * seed, 0.2)) for seed in range(2)]
+    fig = figures.robustness(results.combine_runs(paths))
+    # trained (final-epoch test accuracy), weights rounded, pruned + re-learned
+    assert _bar_heights(fig.axes[0]) == pytest.approx([0.55, 0.35, 0.2])
+    with pytest.raises(KeyError, match="weight_bits"):
+        figures.robustness(combined)

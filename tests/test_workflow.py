@@ -73,3 +73,21 @@ def test_tiny_workflow_produces_runs_summary_and_figure(tmp_path):
     comparisons = (results / "digits" / "comparisons.csv").read_text().splitlines()
     assert comparisons[1].startswith("fa,bp,digits,2,")
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == 6
+
+
+def test_workflow_is_lint_clean_and_its_default_plans_every_rule_family(tmp_path):
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--lint",
+                           "--directory", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    dry = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", "--dry-run",
+                          "--directory", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    from bioprop.models.rules import get_rule
+    default = yaml.safe_load((SNAKEFILE.parent / "config" / "config.yaml").read_text())
+    assert {get_rule((s or {}).get("rule", label)).family for label, s in default["rules"].items()} == {
+        "rate", "spiking"}
+    assert {"rbm", "erbp", "s2m", "spiking-gaitprop"} <= set(default["rules"])
+    for figure in ("learning_curves", "alignment", "firing_rates", "robustness"):
+        assert f"{figure}.png" in dry.stdout
+    assert "mem_mb=4000" in dry.stdout   # the schema's default reached the training jobs
+    assert not (tmp_path / "results").exists()

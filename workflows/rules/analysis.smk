@@ -1,36 +1,103 @@
-def _compare_arguments():
-    pairs = [f"--compare {a},{b}" for a, b in config.get("compare", [])]
-    margin = config.get("equivalence_margin")
-    return " ".join(pairs) + (f" --margin {margin}" if pairs and margin is not None else "")
-
-
+# Runs of one dataset -> combined NetCDF -> summary, comparisons, figures; every
+# figure and table is marked for the Snakemake report (captions in ../report/).
 rule combine:
     input:
         expand(RESULTS / "runs" / "{{dataset}}" / "{rule}" / "seed{seed}.nc", rule=RULES, seed=SEEDS),
     output:
         RESULTS / "{dataset}" / "combined.nc",
+    log:
+        RESULTS / "logs" / "{dataset}" / "combine.log",
+    conda:
+        "../envs/bioprop.yaml"
     shell:
-        "bioprop combine {input} --out {output}"
+        "bioprop combine {input} --out {output} > {log} 2>&1"
 
 
 rule summary:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        table=RESULTS / "{dataset}" / "summary.csv",
-        comparisons=RESULTS / "{dataset}" / "comparisons.csv",
+        table=report(RESULTS / "{dataset}" / "summary.csv", caption="../report/summary.rst",
+                     category="Tables", subcategory="{dataset}", labels={"table": "final accuracy"}),
+        comparisons=report(RESULTS / "{dataset}" / "comparisons.csv", caption="../report/comparisons.rst",
+                           category="Tables", subcategory="{dataset}", labels={"table": "paired comparisons"}),
+    log:
+        RESULTS / "logs" / "{dataset}" / "summary.log",
     params:
-        compare=_compare_arguments(),
-        variable=config.get("summary_variable", "test_accuracy"),
+        compare=compare_arguments(),
+        variable=config["summary_variable"],
+    conda:
+        "../envs/bioprop.yaml"
     shell:
         "bioprop summary {input} --variable {params.variable} {params.compare} --out {output.table} "
-        "--comparisons-out {output.comparisons}"
+        "--comparisons-out {output.comparisons} > {log} 2>&1"
 
 
-rule learning_curves:
+rule summary_table:
+    input:
+        expand(RESULTS / "{dataset}" / "summary.csv", dataset=DATASETS),
+    output:
+        report(RESULTS / "summary_table.csv", caption="../report/summary_table.rst",
+               category="Tables", labels={"table": "every rule on every dataset"}),
+    log:
+        RESULTS / "logs" / "summary_table.log",
+    conda:
+        "../envs/bioprop.yaml"
+    script:
+        "../scripts/summary_table.py"
+
+
+rule figure_learning_curves:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        RESULTS / "{dataset}" / "learning_curves.png",
+        report(RESULTS / "{dataset}" / "learning_curves.png", caption="../report/learning_curves.rst",
+               category="Accuracy", subcategory="{dataset}", labels={"figure": "learning curves"}),
+    log:
+        RESULTS / "logs" / "{dataset}" / "learning_curves.log",
+    conda:
+        "../envs/bioprop.yaml"
     shell:
-        "bioprop figure learning-curves {input} --out {output}"
+        "bioprop figure learning-curves {input} --out {output} > {log} 2>&1"
+
+
+rule figure_alignment:
+    input:
+        RESULTS / "{dataset}" / "combined.nc",
+    output:
+        report(RESULTS / "{dataset}" / "alignment.png", caption="../report/alignment.rst",
+               category="Alignment to backprop", subcategory="{dataset}", labels={"figure": "update angle"}),
+    log:
+        RESULTS / "logs" / "{dataset}" / "alignment.log",
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop figure alignment {input} --out {output} > {log} 2>&1"
+
+
+rule figure_firing_rates:
+    input:
+        RESULTS / "{dataset}" / "combined.nc",
+    output:
+        report(RESULTS / "{dataset}" / "firing_rates.png", caption="../report/firing_rates.rst",
+               category="Spiking activity", subcategory="{dataset}", labels={"figure": "firing rates"}),
+    log:
+        RESULTS / "logs" / "{dataset}" / "firing_rates.log",
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop figure firing-rates {input} --out {output} > {log} 2>&1"
+
+
+rule figure_robustness:
+    input:
+        RESULTS / "{dataset}" / "combined.nc",
+    output:
+        report(RESULTS / "{dataset}" / "robustness.png", caption="../report/robustness.rst",
+               category="Robustness", subcategory="{dataset}", labels={"figure": "quantization and pruning"}),
+    log:
+        RESULTS / "logs" / "{dataset}" / "robustness.log",
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop figure robustness {input} --out {output} > {log} 2>&1"

@@ -9,9 +9,18 @@ rule bp_speed:
         RESULTS / "speed" / "bp_batch{batch}_{optimizer}_{dtype}.tsv",
     log:
         RESULTS / "logs" / "speed" / "bp_batch{batch}_{optimizer}_{dtype}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "speed" / "bp_batch{batch}_{optimizer}_{dtype}.tsv"
+    params:
+        script=SCRIPTS / "bp_speed.py",
     threads: 1
+    resources:
+        mem_mb=config["mem_mb"],
+        runtime=config["runtime_min"],
+    conda:
+        "../envs/bioprop.yaml"
     shell:
-        "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python {workflow.basedir}/scripts/bp_speed.py "
+        "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python {params.script} "
         "--batch-size {wildcards.batch} --optimizer {wildcards.optimizer} --dtype {wildcards.dtype} "
         "--out {output} > {log} 2>&1"
 
@@ -21,6 +30,9 @@ rule speed_benchmark:
         [RESULTS / "speed" / f"bp_batch{b}_{o}_{d}.tsv" for b, o in SPEED_SETTINGS for d in ("float32", "float64")],
     output:
         RESULTS / "speed" / "bp_speed.tsv",
-    run:
-        lines = [Path(f).read_text().splitlines() for f in input]
-        Path(output[0]).write_text("\n".join([lines[0][0]] + [l[1] for l in lines]) + "\n")
+    log:
+        RESULTS / "logs" / "speed" / "bp_speed.log",
+    conda:
+        "../envs/bioprop.yaml"
+    script:
+        "../scripts/speed_table.py"

@@ -1,12 +1,40 @@
-# Config checks that go beyond the JSON schema: every rule name, parameter,
-# unit and range is checked against bioprop's registry before any job starts.
+# The config, checked before any job starts: first against the JSON schema
+# (which also fills in its defaults), then every rule name, parameter, unit and
+# range against bioprop's registry.  Helpers of the rule files live here too.
+import itertools
 import shlex
+from pathlib import Path
 
+import jsonschema
+import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from bioprop.models.device import DeviceConfig, option_name
 from bioprop.models.errors import BiopropError
 from bioprop.models.rules import get_rule
+
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+SCRIPTS = Path(workflow.basedir) / "scripts"
+
+
+def schema_problem(config, schema_path):
+    """The first schema violation as one line naming the key and what it accepts, or
+    None (Snakemake's own validate prints the whole sub-schema)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return None
+    where = ".".join(map(str, error.absolute_path)) or "(top level)"
+    accepts = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f"config {where}: {error.message} ({accepts})" if accepts else f"config {where}: {error.message}"
+
+
+_problem = schema_problem(config, SCHEMA)
+if _problem:  # raised here, not in the function, so Snakemake shows no stack
+    raise WorkflowError(_problem)
+validate(config, str(SCHEMA))  # passes (checked above); sets the schema's defaults
 
 RESULTS = Path(config["results"])
 DATASETS = list(config["datasets"])
@@ -31,21 +59,28 @@ for _label, _rule_config in config["rules"].items():
     except BiopropError as err:
         raise WorkflowError(f"config rules.{_label}: {err}")
 
-for _a, _b in config.get("compare", []):
+for _a, _b in config["compare"]:
     _absent = [label for label in (_a, _b) if label not in RULES]
     if _absent:
         raise WorkflowError(f"config compare [{_a}, {_b}]: {', '.join(_absent)} not among rules ({', '.join(RULES)})")
-if config.get("compare") and len(SEEDS) < 2:
+if config["compare"] and len(SEEDS) < 2:
     raise WorkflowError("config compare: paired comparisons need at least two seeds; "
                         f"seeds is {SEEDS}")
-if config.get("summary_variable") == "validation_accuracy":
+if config["summary_variable"] == "validation_accuracy":
     _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
     if _no_val:
         raise WorkflowError(f"config summary_variable validation_accuracy needs n_val for datasets {', '.join(_no_val)}")
 
 
-def train_arguments(wildcards):
-    """Command-line arguments of `bioprop train` for one run, from the config."""
+def job_threads(wildcards):
+    """Cores of one training job: a spiking rule's device ``threads`` (OpenMP threads
+    of its standalone binary), else 1 (one BLAS thread per job is fastest)."""
+    return int(device_settings(config["rules"][wildcards.rule]).get("threads", 1))
+
+
+def train_arguments(wildcards, threads):
+    """Command-line arguments of `bioprop train` for one run, from the config; a
+    spiking build compiles with as many make jobs as the job has cores."""
     data = config["datasets"][wildcards.dataset] or {}
     rule_config = config["rules"][wildcards.rule] or {}
     args = ["--dataset", data.get("path", wildcards.dataset),
@@ -54,9 +89,73 @@ def train_arguments(wildcards):
             "--seed", wildcards.seed, "--label", wildcards.rule]
     for key in ("n_train", "n_test", "n_val", "data_dir"):
         if data.get(key) is not None:
-            args += ["--" + key.replace("_", "-"), data[key]]
-    for name, value in device_settings(rule_config).items():
+            args += [f"--{key.replace('_', '-')}", data[key]]
+    device = device_settings(rule_config)
+    if get_rule(RULE_OF[wildcards.rule]).family == "spiking":
+        device.setdefault("make_jobs", threads)
+    for name, value in device.items():
         args += [option_name(name), value]
     for name, value in (rule_config.get("set") or {}).items():
         args += ["--set", f"{name}={value}"]
     return shlex.join(map(str, args))
+
+
+def compare_arguments():
+    """`bioprop summary` options of the config's comparisons."""
+    pairs = [f"--compare {a},{b}" for a, b in config["compare"]]
+    margin = config.get("equivalence_margin")
+    if pairs and margin is not None:
+        pairs.append(f"--margin {margin}")
+    return " ".join(pairs)
+
+
+def tune_settings(label):
+    """Grid points of one run label (tune.smk): {setting name: {parameter: value}}."""
+    tune = config.get("tune") or {}
+    grid = ((config["rules"][label] or {}).get("tune") or tune.get("grid") or {})
+    names = sorted(grid)
+    points = {}
+    for values in itertools.product(*(grid[n] for n in names)):
+        point = dict(zip(names, values))
+        points["+".join(f"{n}={v}" for n, v in point.items()) or "defaults"] = point
+    return points
+
+
+TUNE_SETTINGS = {label: tune_settings(label) for label in RULES}
+
+for _label, _points in TUNE_SETTINGS.items():
+    for _point in _points.values():
+        try:
+            get_rule(RULE_OF[_label]).parameters.resolve(
+                {**((config["rules"][_label] or {}).get("set") or {}), **_point}, rule=RULE_OF[_label])
+        except BiopropError as err:
+            raise WorkflowError(f"config tune grid of {_label}: {err}")
+if config.get("tune") is not None or any((s or {}).get("tune") for s in config["rules"].values()):
+    _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
+    if _no_val:
+        raise WorkflowError(f"config tune: the search selects on validation data; give n_val for "
+                            f"datasets {', '.join(_no_val)}")
+
+
+def resolved_parameters(label):
+    return get_rule(RULE_OF[label]).parameters.resolve(
+        (config["rules"][label] or {}).get("set") or {}, rule=RULE_OF[label])
+
+
+def records_alignment(label):
+    """Whether runs of ``label`` record ``update_angle``: rate rules when asked
+    (record_alignment), spiking GAIT-Prop unless its probe is off (alignment_samples 0)."""
+    params = resolved_parameters(label)
+    if "record_alignment" in params:
+        return bool(params["record_alignment"])
+    return params.get("alignment_samples", 0) > 0
+
+
+#: the figures (kinds of `bioprop figure`) that the config's runs have data for
+FIGURES = [kind for kind, wanted in {
+    "learning-curves": True,
+    "alignment": any(records_alignment(label) for label in RULES),
+    "firing-rates": any(get_rule(RULE_OF[label]).family == "spiking" for label in RULES),
+    "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
+                      for name in ("weight_bits", "prune_fraction")),
+}.items() if wanted]

@@ -10,10 +10,12 @@ rule train:
     params:
         rule=lambda wildcards: RULE_OF[wildcards.rule],
         args=train_arguments,
-    threads: 1
+    threads: job_threads
     resources:
-        mem_mb=config.get("mem_mb", 4000),
-        runtime=config.get("runtime_min", 60),
+        mem_mb=config["mem_mb"],
+        runtime=config["runtime_min"],
+    conda:
+        "../envs/bioprop.yaml"
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} "
         "--out {output} > {log} 2>&1"

@@ -7,37 +7,6 @@
 # over seeds.  Runs are the checkpoints: an interrupted search resumes.
 #   snakemake tune -s workflows/Snakefile --profile workflows/profiles/local \
 #             --configfile workflows/config/tune_rate.yaml
-import itertools
-
-
-def _tune_settings(label):
-    """Grid points of one run label: {setting name: {parameter: value}}."""
-    tune = config.get("tune") or {}
-    grid = ((config["rules"][label] or {}).get("tune") or tune.get("grid") or {})
-    names = sorted(grid)
-    points = {}
-    for values in itertools.product(*(grid[n] for n in names)):
-        point = dict(zip(names, values))
-        points["+".join(f"{n}={v}" for n, v in point.items()) or "defaults"] = point
-    return points
-
-
-TUNE_SETTINGS = {label: _tune_settings(label) for label in RULES}
-
-for _label, _points in TUNE_SETTINGS.items():
-    for _point in _points.values():
-        try:
-            get_rule(RULE_OF[_label]).parameters.resolve(
-                {**((config["rules"][_label] or {}).get("set") or {}), **_point}, rule=RULE_OF[_label])
-        except BiopropError as err:
-            raise WorkflowError(f"config tune grid of {_label}: {err}")
-if config.get("tune") is not None or any((s or {}).get("tune") for s in config["rules"].values()):
-    _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
-    if _no_val:
-        raise WorkflowError(f"config tune: the search selects on validation data; give n_val for "
-                            f"datasets {', '.join(_no_val)}")
-
-
 rule tune_train:
     output:
         RESULTS / "tune" / "{dataset}" / "{rule}" / "{setting}" / "seed{seed}.nc",
@@ -53,10 +22,12 @@ rule tune_train:
         args=train_arguments,
         point=lambda wildcards: shlex.join(
             f"--set={name}={value}" for name, value in TUNE_SETTINGS[wildcards.rule][wildcards.setting].items()),
-    threads: 1
+    threads: job_threads
     resources:
-        mem_mb=config.get("mem_mb", 4000),
-        runtime=config.get("runtime_min", 60),
+        mem_mb=config["mem_mb"],
+        runtime=config["runtime_min"],
+    conda:
+        "../envs/bioprop.yaml"
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} {params.point} "
         "--quiet --out {output} > {log} 2>&1"
@@ -69,9 +40,14 @@ rule tune_select:
     output:
         table=RESULTS / "{dataset}" / "tuning.csv",
         winners=RESULTS / "{dataset}" / "tuned.yaml",
+    log:
+        RESULTS / "logs" / "{dataset}" / "tune_select.log",
+    params:
+        script=SCRIPTS / "tune_select.py",
+    conda:
+        "../envs/bioprop.yaml"
     shell:
-        "python {workflow.basedir}/scripts/tune_select.py {input} --table {output.table} "
-        "--winners {output.winners}"
+        "python {params.script} {input} --table {output.table} --winners {output.winners} > {log} 2>&1"
 
 
 rule tune:
@@ -88,8 +64,14 @@ rule early_stopping_table:
         expand(RESULTS / "runs" / "{{dataset}}" / "{rule}" / "seed{seed}.nc", rule=RULES, seed=SEEDS),
     output:
         RESULTS / "{dataset}" / "early_stopping.csv",
+    log:
+        RESULTS / "logs" / "{dataset}" / "early_stopping.log",
+    params:
+        script=SCRIPTS / "tune_report.py",
+    conda:
+        "../envs/bioprop.yaml"
     shell:
-        "python {workflow.basedir}/scripts/tune_report.py {input} --reference bp --out {output}"
+        "python {params.script} {input} --reference bp --out {output} > {log} 2>&1"
 
 
 rule early_stopping:
@@ -102,17 +84,13 @@ rule early_stopping:
 # build it first: snakemake results/benchmark_rate_mnist/mnist_test_split.npz ...
 rule mnist_test_split:
     input:
-        images=Path(config.get("mnist_test_dir", "/work/shared/data/mnist")) / "t10k-images-idx3-ubyte.gz",
-        labels=Path(config.get("mnist_test_dir", "/work/shared/data/mnist")) / "t10k-labels-idx1-ubyte.gz",
+        images=Path(config["mnist_test_dir"]) / "t10k-images-idx3-ubyte.gz",
+        labels=Path(config["mnist_test_dir"]) / "t10k-labels-idx1-ubyte.gz",
     output:
         "{prefix}/mnist_test_split.npz",
-    run:
-        import gzip
-        import numpy as np
-
-        images = np.frombuffer(gzip.open(input.images).read(), np.uint8, offset=16).reshape(-1, 28, 28)
-        labels = np.frombuffer(gzip.open(input.labels).read(), np.uint8, offset=8).astype(np.int64)
-        order = np.random.default_rng(0).permutation(len(labels))
-        train, test = order[:8000], order[8000:]
-        np.savez_compressed(output[0], x_train=images[train], y_train=labels[train],
-                            x_test=images[test], y_test=labels[test])
+    log:
+        "{prefix}/logs/mnist_test_split.log",
+    conda:
+        "../envs/bioprop.yaml"
+    script:
+        "../scripts/mnist_test_split.py"
