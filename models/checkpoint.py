@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -45,19 +44,38 @@ def checkpoint_path(out: str | os.PathLike) -> Path:
 
 # --------------------------------------------------------------------------- encoding
 
-def _array_ids(value, path, found) -> None:
-    """``id(array) -> path`` of every array reachable from ``value`` (first path wins)."""
+def _walk_arrays(value, path, found) -> None:
+    """``path -> array`` of every array reachable from ``value`` through lists, tuples,
+    dicts and this package's objects; other values are passed over."""
     if isinstance(value, np.ndarray):
-        found.setdefault(id(value), path)
+        found.setdefault(path, value)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _array_ids(item, f"{path}[{i}]", found)
+            _walk_arrays(item, f"{path}[{i}]", found)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _array_ids(item, f"{path}[{key!r}]", found)
+            _walk_arrays(item, f"{path}[{key!r}]", found)
     elif _is_state_object(value):
         for name, item in vars(value).items():
-            _array_ids(item, f"{path}.{name}", found)
+            _walk_arrays(item, f"{path}.{name}", found)
+
+
+def arrays_of(obj, exclude=()) -> dict[str, np.ndarray]:
+    """Every array ``obj``'s attributes (less ``exclude``) refer to, by path, not copied
+    (the training loop checks them for NaN and inf)."""
+    found: dict[str, np.ndarray] = {}
+    for name, value in vars(obj).items():
+        if name not in exclude:
+            _walk_arrays(value, name, found)
+    return found
+
+
+def _array_ids(obj, names) -> dict[int, str]:
+    """``id(array) -> path`` over the attributes ``names`` (the first path of an array wins)."""
+    ids: dict[int, str] = {}
+    for path, array in arrays_of(obj, set(vars(obj)) - set(names)).items():
+        ids.setdefault(id(array), path)
+    return ids
 
 
 def _is_state_object(value) -> bool:
@@ -105,9 +123,7 @@ def capture(obj, exclude=()) -> tuple[dict, dict]:
     """``(tree, arrays)``: the JSON-able structure of ``obj``'s attributes (less ``exclude``)
     and the arrays it refers to by path."""
     attrs = {name: value for name, value in vars(obj).items() if name not in exclude}
-    ids: dict[int, str] = {}
-    for name, value in attrs.items():
-        _array_ids(value, name, ids)
+    ids = _array_ids(obj, attrs)
     arrays: dict[str, np.ndarray] = {}
     tree = {name: _encode(value, name, arrays, ids) for name, value in attrs.items()}
     return tree, arrays
@@ -193,9 +209,7 @@ def restore(obj, tree: dict, arrays: dict) -> None:
         if new is not old:
             setattr(obj, name, new)
     if decode.identity_keyed:
-        ids: dict[int, str] = {}
-        for name in tree:
-            _array_ids(getattr(obj, name), name, ids)
+        ids = _array_ids(obj, tree)
         by_path = {path: key for key, path in ids.items()}
         for fresh, entries, path in decode.identity_keyed:
             fresh.clear()
@@ -212,9 +226,9 @@ def save(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> 
     """Write one checkpoint atomically (a kill while writing keeps the previous one)."""
     path = Path(path)
     document = json.dumps({"format": FORMAT, **meta})
-    with atomic_output(path, overwrite=True) as tmp:
-        with open(tmp, "wb") as f:      # a file object: np.savez would append .npz to a name
-            np.savez(f, **arrays, **{_META: np.frombuffer(document.encode(), np.uint8)})
+    # a file object: np.savez would append .npz to a name
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays, **{_META: np.frombuffer(document.encode(), np.uint8)})
 
 
 def load(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:

@@ -144,7 +144,7 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     from . import schema
     from .checkpoint import checkpoint_path
     from .files import check_output
-    from .training import FaultWarning, Interrupted, stop_on_signals, train
+    from .training import Interrupted, TrainingWarning, stop_on_signals, train
     if out.suffix != ".nc":
         raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {str(out)!r}")
     check_output(out, overwrite=args.overwrite)  # before training, not after
@@ -158,10 +158,10 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     resumed = args.resume and ckpt.exists()
     with warnings.catch_warnings():
         # a fault under --on-fault warn is one line, like an error
-        warnings.simplefilter("always", FaultWarning)
+        warnings.simplefilter("always", TrainingWarning)
         show = warnings.showwarning
         warnings.showwarning = lambda message, category, *rest, **kw: (
-            print(f"bioprop: warning: {message}", file=sys.stderr) if category is FaultWarning
+            print(f"bioprop: warning: {message}", file=sys.stderr) if issubclass(category, TrainingWarning)
             else show(message, category, *rest, **kw))
         try:
             with stop_on_signals():

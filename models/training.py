@@ -26,7 +26,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from . import schema
-from .checkpoint import CheckpointError, capture, load, restore, save
+from .checkpoint import CheckpointError, arrays_of, capture, load, restore, save
 from .datasets import Dataset
 from .errors import BiopropError, ParameterError
 from .rules import get_rule
@@ -54,7 +54,11 @@ class TrainingFault(BiopropError):
     exit_status = 3
 
 
-class FaultWarning(RuntimeWarning):
+class TrainingWarning(RuntimeWarning):
+    """Something the user should know about a run that went on (one line on the CLI)."""
+
+
+class FaultWarning(TrainingWarning):
     """A numerical fault under ``on_fault="warn"``: training went on."""
 
 
@@ -184,8 +188,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
             if len(data.y_val):
                 val_acc.append(_accuracy(rule.predict(data.x_val), data.y_val))
             records.append({**result.variables, **test_records})
-            state = rule.state()
-            found = _non_finite(state[1]) + rule.faults()
+            found = _non_finite(arrays_of(rule, rule.checkpoint_exclude)) + rule.faults()
             if found:
                 message = f"epoch {epoch} of {rule_name}: " + "; ".join(found)
                 if on_fault == "stop":
@@ -195,8 +198,15 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
                 warnings.warn(message, FaultWarning, stacklevel=2)
                 faults.append(message)
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, identity, epoch, state, loop,
-                                 elapsed_before + time.perf_counter() - start)
+                try:
+                    state = rule.state()
+                except CheckpointError as err:
+                    warnings.warn(f"{rule_name} cannot be checkpointed ({err}); training on without "
+                                  "checkpoints", TrainingWarning, stacklevel=2)
+                    checkpoint = None
+                else:
+                    _save_checkpoint(checkpoint, identity, epoch, state, loop,
+                                     elapsed_before + time.perf_counter() - start)
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
         weights = rule.weights() if keep_weights else None
         final = rule.after_training(data, _accuracy)

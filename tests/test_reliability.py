@@ -308,7 +308,25 @@ def test_saturated_population_is_a_fault():
     counts = np.ones((4, rule.populations[-1][2]), np.int64)
     counts[:, a:b] = steps
     rule._train_presentation = Presentation(counts, 0.0)
-    assert rule.faults() == ["population hidden_1 saturated in the training presentation "
-                             "(10000 Hz per neuron, at most 10000 Hz)"]
+    assert rule.faults() == [("population hidden_1 saturated in the training presentation "
+                              "(10000 Hz per neuron, at most 10000 Hz)")]
     counts[:, a:b] = steps // 2
     assert rule.faults() == []
+
+
+def test_state_the_walk_cannot_store_is_named_and_training_goes_on(tmp_path, monkeypatch):
+    from bioprop.models.checkpoint import CheckpointError, capture
+    from bioprop.models.rate.backprop import Backprop
+    rule = Backprop(n_inputs=4, n_classes=2, hidden=(3,), params=Backprop.parameters.resolve({}), seed=0)
+    rule.callback = print
+    with pytest.raises(CheckpointError, match="cannot checkpoint callback: values of type "
+                                              "builtin_function_or_method"):
+        capture(rule)
+
+    def refuse(self):
+        raise CheckpointError("cannot checkpoint callback")
+    monkeypatch.setattr(Backprop, "state", refuse)
+    ckpt = tmp_path / "x.ckpt"
+    with pytest.warns(RuntimeWarning, match="bp cannot be checkpointed .*cannot checkpoint callback"):
+        result = train("bp", _digits(), epochs=2, hidden=(8,), seed=0, progress=False, checkpoint=ckpt)
+    assert not ckpt.exists() and result.sizes["epoch"] == 2
