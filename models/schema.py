@@ -220,8 +220,11 @@ def read_result(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise ResultError(f"no result file at {path}")
-    with xr.open_dataset(path, engine=ENGINE) as ds:
-        ds = ds.load()
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as err:
+        raise ResultError(f"cannot read result {path}: {err}") from None
     validate(ds)
     return ds
 

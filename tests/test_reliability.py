@@ -169,9 +169,22 @@ def test_rerun_from_provenance_is_bit_identical(tmp_path, uninterrupted):
     assert proc.returncode == 2 and "already exists" in proc.stderr
 
 
-def test_rerun_needs_a_result_file(tmp_path):
-    proc = _cli("rerun", str(tmp_path / "missing.nc"), cwd=tmp_path)
-    assert proc.returncode == 2 and "missing.nc" in proc.stderr and "Traceback" not in proc.stderr
+@pytest.mark.parametrize("content", [None, b"not netcdf"])
+def test_rerun_needs_a_result_file(content, tmp_path):
+    path = tmp_path / "bad.nc"
+    if content is not None:
+        path.write_bytes(content)
+    proc = _cli("rerun", str(path), cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "bad.nc" in lines[0], proc.stderr
+
+
+def test_unreadable_checkpoint_is_one_line_exit_2(tmp_path):
+    (tmp_path / "run.nc.ckpt").write_bytes(b"truncated")
+    proc = _cli(*BP_RUN, "--out", "run.nc", "--resume", cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "cannot read checkpoint" in lines[0], proc.stderr
+    assert "run.nc.ckpt" in lines[0] and not (tmp_path / "run.nc").exists()
 
 
 # --------------------------------------------------------------------------- faults
