@@ -86,6 +86,10 @@ def test_resume_in_process_equals_uninterrupted_bp(tmp_path):
     resumed = train("bp", data, epochs=3, checkpoint=ckpt, resume=True, **kw)
     _same_result(full, resumed)
     assert load(ckpt)[0]["epochs_done"] == 3
+    # killed after the last checkpoint, before the result was written: nothing left to train
+    _same_result(full, train("bp", data, epochs=3, checkpoint=ckpt, resume=True, **kw))
+    with pytest.raises(Exception, match="3 epochs done, more than --epochs 2"):
+        train("bp", data, epochs=2, checkpoint=ckpt, resume=True, **kw)
 
 
 @pytest.mark.parametrize("kind", ["runtime", pytest.param("cpp_standalone", marks=[pytest.mark.slow,
