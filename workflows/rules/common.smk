@@ -2,6 +2,7 @@
 # (which also fills in its defaults), then every rule name, parameter, unit and
 # range against bioprop's registry.  Helpers of the rule files live here too.
 import itertools
+import re
 import shlex
 from pathlib import Path
 
