@@ -27,26 +27,25 @@ def cmd_summary(args) -> int:
     table = statistics.summary(combined, args.variable, confidence=args.confidence).to_dataframe().reset_index()
     table["variable"] = args.variable       # the CSV says which accuracy it summarises
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    rows = []
-    for pair in args.compare or []:
-        rule_a, _, rule_b = pair.partition(",")
-        for dataset in combined.dataset.values:
-            res = statistics.paired_comparison(combined, rule_a, rule_b, dataset=str(dataset),
-                                               variable=args.variable, margin=args.margin,
-                                               confidence=args.confidence)
-            rows.append({**res, "variable": args.variable})
-            line = (f"{rule_a} - {rule_b} on {dataset}: {res['mean_difference']:+.4f} "
-                    f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}], paired t p={res['p_value']:.3g}")
-            if args.margin is not None:
-                line += f", equivalence within {args.margin:g}: p={res['p_equivalence']:.3g}"
-            print(line)
+    pairs = [pair.partition(",")[::2] for pair in args.compare or []]
+    rows = [{**res, "variable": args.variable}
+            for res in statistics.comparisons(combined, pairs, variable=args.variable, margin=args.margin,
+                                              confidence=args.confidence)]
+    for res in rows:
+        line = (f"{res['rule_a']} - {res['rule_b']} on {res['dataset']}: {res['mean_difference']:+.4f} "
+                f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}], d_z {res['effect_size_dz']:+.2f}, "
+                f"paired t p={res['p_value']:.3g} (Holm {res['p_holm']:.3g})")
+        if args.margin is not None:
+            line += f", equivalence within {args.margin:g}: p={res['p_equivalence']:.3g}"
+        print(line)
     if args.out:
         with atomic_output(args.out, overwrite=args.overwrite) as tmp:
             table.to_csv(tmp, index=False)
     if args.comparisons_out:
         with atomic_output(args.comparisons_out, overwrite=args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
             fields = ["rule_a", "rule_b", "dataset", "n_seeds", "mean_difference", "ci_low", "ci_high",
-                      "p_value", "margin", "p_equivalence", "variable"]
+                      "effect_size_dz", "p_value", "p_holm", "margin", "p_equivalence", "p_equivalence_holm",
+                      "variable"]
             writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)

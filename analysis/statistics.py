@@ -58,6 +58,7 @@ def paired_comparison(combined: xr.Dataset, rule_a: str, rule_b: str, *, dataset
     """Compare two rules at the final epoch, paired by seed.
 
     Returns the mean difference d = a - b over seeds with its t-interval, the
+    standardised effect size d_z = mean(d) / sd(d) (Cohen 1988; Lakens 2013), the
     two-sided paired t-test p-value (H0: mean d = 0), and, when ``margin`` is
     given, the two one-sided tests (TOST, Schuirmann 1987) p-value for
     equivalence |mean d| < margin -- the test behind claims such as "within
@@ -78,8 +79,10 @@ def paired_comparison(combined: xr.Dataset, rule_a: str, rule_b: str, *, dataset
     if len(diff) < 2:
         raise ResultError(f"need at least two seeds run with both {rule_a} and {rule_b}; have {len(diff)}")
     low, high = _t_interval(diff, confidence)
+    sd = np.std(diff, ddof=1)
     result = {"rule_a": rule_a, "rule_b": rule_b, "dataset": dataset, "n_seeds": int(len(diff)),
               "mean_difference": float(diff.mean()), "ci_low": low, "ci_high": high,
+              "effect_size_dz": float(diff.mean() / sd) if sd > 0 else float("nan"),
               "p_value": float(stats.ttest_rel(a[paired], b[paired]).pvalue)
               if np.any(diff != diff[0]) else (1.0 if diff[0] == 0 else 0.0)}
     if margin is not None:
@@ -93,3 +96,28 @@ def paired_comparison(combined: xr.Dataset, rule_a: str, rule_b: str, *, dataset
             p_tost = float(max(p_lower, p_upper))
         result.update(margin=margin, p_equivalence=p_tost)
     return result
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for multiple comparisons (Holm 1979):
+    the k-th smallest of m p-values becomes max_{j<=k} min(1, (m - j + 1) p_(j)); it
+    controls the family-wise error rate at any dependence between the tests."""
+    p = np.asarray(p_values, float)
+    order = np.argsort(p)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
+
+
+def comparisons(combined: xr.Dataset, pairs, **options) -> list[dict]:
+    """:func:`paired_comparison` of every (rule_a, rule_b) pair on every dataset, one
+    family of tests: each row also gets ``p_holm`` (and ``p_equivalence_holm`` with a
+    margin), the p-values adjusted by :func:`holm` over all rows."""
+    rows = [paired_comparison(combined, a, b, dataset=str(dataset), **options)
+            for a, b in pairs for dataset in combined.dataset.values]
+    for key, adjusted_key in (("p_value", "p_holm"), ("p_equivalence", "p_equivalence_holm")):
+        if rows and key in rows[0]:
+            for row, adjusted in zip(rows, holm([row[key] for row in rows])):
+                row[adjusted_key] = float(adjusted)
+    return rows

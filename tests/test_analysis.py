@@ -130,3 +130,19 @@ def test_robustness_figure_shows_quantized_and_pruned_accuracy(tmp_path, combine
     assert _bar_heights(fig.axes[0]) == pytest.approx([0.55, 0.35, 0.2])
     with pytest.raises(KeyError, match="weight_bits"):
         figures.robustness(combined)
+
+
+def test_holm_adjustment_matches_hand_computation():
+    # sorted 0.01, 0.02, 0.04 of m = 3: 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 1 * 0.04)
+    assert statistics.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert statistics.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])   # capped at 1
+
+
+def test_comparisons_are_one_family_with_effect_sizes(combined):
+    rows = statistics.comparisons(combined, [("bp", "fa"), ("fa", "bp")], margin=0.2)
+    diff = (0.8 + 0.01 * np.arange(5)) - (0.7 + 0.012 * np.arange(5))
+    assert rows[0]["effect_size_dz"] == pytest.approx(diff.mean() / diff.std(ddof=1))
+    assert rows[1]["effect_size_dz"] == pytest.approx(-rows[0]["effect_size_dz"])
+    p = rows[0]["p_value"]
+    assert rows[0]["p_holm"] == pytest.approx(min(1, 2 * p)) and rows[1]["p_holm"] == pytest.approx(min(1, 2 * p))
+    assert rows[0]["p_equivalence_holm"] >= rows[0]["p_equivalence"]
