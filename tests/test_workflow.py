@@ -91,3 +91,17 @@ def test_workflow_is_lint_clean_and_its_default_plans_every_rule_family(tmp_path
         assert f"{figure}.png" in dry.stdout
     assert "mem_mb=4000" in dry.stdout   # the schema's default reached the training jobs
     assert not (tmp_path / "results").exists()
+
+
+def test_sweep_expands_into_one_run_label_per_value(tmp_path):
+    config = _config(tmp_path, rules={"bp": {}, "fa": {"sweep": {"learning_rate": [1e-3, 1e-4]}}},
+                     compare=[["fa+learning_rate=0.001", "bp"]])
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for label, value in (("fa+learning_rate=0.001", "0.001"), ("fa+learning_rate=0.0001", "0.0001")):
+        assert f"runs/digits/{label}/seed1.nc" in proc.stdout
+        assert "bioprop train fa " in proc.stdout and f"--label {label} " in proc.stdout
+        assert f"--set learning_rate={value} " in proc.stdout
+    bad = _snakemake(tmp_path, _config(tmp_path, rules={"fa": {"sweep": {"learning_rate": [-1]}}}, compare=[]),
+                     "--dry-run")
+    assert bad.returncode != 0 and "config rules.fa+learning_rate=-1: " in bad.stdout + bad.stderr

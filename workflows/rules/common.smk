@@ -37,6 +37,30 @@ if _problem:  # raised here, not in the function, so Snakemake shows no stack
     raise WorkflowError(_problem)
 validate(config, str(SCHEMA))  # passes (checked above); sets the schema's defaults
 
+
+def expand_sweeps(rules):
+    """The config's run labels with every ``sweep:`` expanded: a label with sweep
+    {name: [a, b]} becomes the labels LABEL+name=a and LABEL+name=b, each running
+    the label's rule with that value set (several names: their product)."""
+    expanded = {}
+    for label, settings in rules.items():
+        sweep = (settings or {}).get("sweep")
+        if not sweep:
+            expanded[label] = settings
+            continue
+        names = sorted(sweep)
+        for values in itertools.product(*(sweep[name] for name in names)):
+            point = dict(zip(names, values))
+            # a label holds no spaces or unit operators: "5 ms" -> 5ms
+            suffix = "+".join(f"{name}={re.sub(r'[^A-Za-z0-9._-]', '', str(value))}" for name, value in point.items())
+            expanded[f"{label}+{suffix}"] = {**{k: v for k, v in settings.items() if k != "sweep"},
+                                             "rule": settings.get("rule", label),
+                                             "set": {**(settings.get("set") or {}), **point}}
+    return expanded
+
+
+config["rules"] = expand_sweeps(config["rules"])
+
 RESULTS = Path(config["results"])
 DATASETS = list(config["datasets"])
 RULES = list(config["rules"])   # run labels: rule names or named variants
