@@ -41,7 +41,8 @@ validate(config, str(SCHEMA))  # passes (checked above); sets the schema's defau
 def expand_sweeps(rules):
     """The config's run labels with every ``sweep:`` expanded: a label with sweep
     {name: [a, b]} becomes the labels LABEL+name=a and LABEL+name=b, each running
-    the label's rule with that value set (several names: their product)."""
+    the label's registered learning rule with that value set (for several names, the
+    product of their lists)."""
     expanded = {}
     for label, settings in rules.items():
         sweep = (settings or {}).get("sweep")
