@@ -64,8 +64,8 @@ def cmd_figure(args) -> int:
         fig = draw(combined)
     except KeyError as err:
         raise ParameterError(str(err).strip("'\"")) from None
-    figures.save_figure(fig, args.out, overwrite=args.overwrite)
-    print(f"wrote {args.out}")
+    figures.save_figure(fig, *args.out, overwrite=args.overwrite)
+    print(f"wrote {', '.join(args.out)}")
     return 0
 
 
@@ -98,7 +98,8 @@ def build_parser():
                                         "of spiking rules, or robustness to quantization and pruning.")
     figure.add_argument("kind", choices=tuple(FIGURES), help="which figure")
     figure.add_argument("combined", help="file written by `bioprop combine`")
-    figure.add_argument("--out", required=True, help="image file to write (.png, .pdf, .svg)")
+    figure.add_argument("--out", required=True, action="append",
+                        help="image file to write (.png, .pdf, .svg); repeat for several formats")
     figure.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     figure.set_defaults(func=cmd_figure)
     return parser

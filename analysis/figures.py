@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import xarray as xr  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bioprop.models.files import atomic_output  # noqa: E402
+from bioprop.models.files import atomic_output, check_output  # noqa: E402
 from bioprop.models.schema import RUN_DIMS  # noqa: E402
 
 CONFIDENCE = 0.95
@@ -166,11 +166,18 @@ def robustness(combined: xr.Dataset) -> plt.Figure:
     return fig
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Save atomically (temporary file, then rename); never replaces a file unasked."""
+def save_figure(fig: plt.Figure, path: str | os.PathLike, *more_paths: str | os.PathLike,
+                overwrite: bool = False) -> Path:
+    """Save atomically (temporary file, then rename) to ``path`` and each of
+    ``more_paths``, in the format each suffix names (e.g. PNG and PDF); every path
+    is checked before the first is written, and no file is replaced unasked."""
+    paths = [Path(p) for p in (path, *more_paths)]
     try:
-        with atomic_output(path, overwrite=overwrite) as tmp:
-            fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip(".") or None)
+        for target in paths:
+            check_output(target, overwrite=overwrite)
+        for target in paths:
+            with atomic_output(target, overwrite=overwrite) as tmp:
+                fig.savefig(tmp, dpi=150, format=target.suffix.lstrip(".") or None)
     finally:
         plt.close(fig)
-    return Path(path)
+    return paths[0]

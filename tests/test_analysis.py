@@ -75,6 +75,12 @@ def test_figures_are_written_atomically(combined, tmp_path):
         figures.save_figure(figures.learning_curves(combined), path)
     with pytest.raises(KeyError, match="record_alignment"):
         figures.alignment_curves(combined)
+    pdf = tmp_path / "curves.pdf"
+    with pytest.raises(ResultError, match="already exists"):   # checked before the PDF is written
+        figures.save_figure(figures.learning_curves(combined), pdf, path)
+    assert not pdf.exists()
+    figures.save_figure(figures.learning_curves(combined), pdf, tmp_path / "curves.svg")
+    assert pdf.read_bytes()[:5] == b"%PDF-" and b"<svg" in (tmp_path / "curves.svg").read_bytes()[:500]
 
 
 def _write_spiking(tmp_path, rule, seed, rates_hz, synops, *, final=None):

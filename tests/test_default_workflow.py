@@ -64,6 +64,7 @@ def test_default_workflow_end_to_end(tmp_path):
     assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness"}
     for figure in figures:
         assert figure.read_bytes()[:8] == PNG_SIGNATURE and figure.stat().st_size > 10_000, figure
+        assert figure.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", figure   # the same figure as PDF
     table = (results / "summary_table.csv").read_text().splitlines()
     assert len(table) == 1 + len(DEFAULT["rules"])
 

@@ -68,6 +68,7 @@ def test_tiny_workflow_produces_runs_summary_and_figure(tmp_path):
     fa_default = get_rule("fa").parameters["learning_rate"].default
     assert lr("fa-slow") == {1e-5} and lr("fa") == {fa_default}   # each variant ran with its own setting
     assert (results / "digits" / "learning_curves.png").stat().st_size > 1000
+    assert (results / "digits" / "learning_curves.pdf").read_bytes()[:5] == b"%PDF-"
     summary = (results / "digits" / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("rule,dataset,mean") and len(summary) == 4
     comparisons = (results / "digits" / "comparisons.csv").read_text().splitlines()

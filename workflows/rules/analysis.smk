@@ -51,53 +51,57 @@ rule figure_learning_curves:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        report(RESULTS / "{dataset}" / "learning_curves.png", caption="../report/learning_curves.rst",
-               category="Accuracy", subcategory="{dataset}", labels={"figure": "learning curves"}),
+        png=report(RESULTS / "{dataset}" / "learning_curves.png", caption="../report/learning_curves.rst",
+                   category="Accuracy", subcategory="{dataset}", labels={"figure": "learning curves"}),
+        pdf=RESULTS / "{dataset}" / "learning_curves.pdf",
     log:
         RESULTS / "logs" / "{dataset}" / "learning_curves.log",
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "bioprop figure learning-curves {input} --out {output} > {log} 2>&1"
+        "bioprop figure learning-curves {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
 rule figure_alignment:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        report(RESULTS / "{dataset}" / "alignment.png", caption="../report/alignment.rst",
-               category="Alignment to backprop", subcategory="{dataset}", labels={"figure": "update angle"}),
+        png=report(RESULTS / "{dataset}" / "alignment.png", caption="../report/alignment.rst",
+                   category="Alignment to backprop", subcategory="{dataset}", labels={"figure": "update angle"}),
+        pdf=RESULTS / "{dataset}" / "alignment.pdf",
     log:
         RESULTS / "logs" / "{dataset}" / "alignment.log",
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "bioprop figure alignment {input} --out {output} > {log} 2>&1"
+        "bioprop figure alignment {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
 rule figure_firing_rates:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        report(RESULTS / "{dataset}" / "firing_rates.png", caption="../report/firing_rates.rst",
-               category="Spiking activity", subcategory="{dataset}", labels={"figure": "firing rates"}),
+        png=report(RESULTS / "{dataset}" / "firing_rates.png", caption="../report/firing_rates.rst",
+                   category="Spiking activity", subcategory="{dataset}", labels={"figure": "firing rates"}),
+        pdf=RESULTS / "{dataset}" / "firing_rates.pdf",
     log:
         RESULTS / "logs" / "{dataset}" / "firing_rates.log",
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "bioprop figure firing-rates {input} --out {output} > {log} 2>&1"
+        "bioprop figure firing-rates {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
 rule figure_robustness:
     input:
         RESULTS / "{dataset}" / "combined.nc",
     output:
-        report(RESULTS / "{dataset}" / "robustness.png", caption="../report/robustness.rst",
-               category="Robustness", subcategory="{dataset}", labels={"figure": "quantization and pruning"}),
+        png=report(RESULTS / "{dataset}" / "robustness.png", caption="../report/robustness.rst",
+                   category="Robustness", subcategory="{dataset}", labels={"figure": "quantization and pruning"}),
+        pdf=RESULTS / "{dataset}" / "robustness.pdf",
     log:
         RESULTS / "logs" / "{dataset}" / "robustness.log",
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "bioprop figure robustness {input} --out {output} > {log} 2>&1"
+        "bioprop figure robustness {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
