@@ -16,6 +16,7 @@ rule train:
         runtime=config["runtime_min"],
     conda:
         "../envs/bioprop.yaml"
+    # --resume: a job killed mid-run continues from its last epoch's checkpoint
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} "
-        "--out {output} > {log} 2>&1"
+        "--resume --out {output} > {log} 2>&1"

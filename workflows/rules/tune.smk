@@ -30,7 +30,7 @@ rule tune_train:
         "../envs/bioprop.yaml"
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} {params.point} "
-        "--quiet --out {output} > {log} 2>&1"
+        "--quiet --resume --out {output} > {log} 2>&1"
 
 
 rule tune_select:
