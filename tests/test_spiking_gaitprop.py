@@ -1,8 +1,7 @@
 """Spiking GAIT-Prop (models/spiking/gaitprop*.py) on a 32-32-32-32 network with
 orthogonal weights, Brian2 runtime device.
 
-Bounds come from the design study (notes/spiking_gaitprop.md, section 3: at 0.5 s per
-phase the worst of 5 inputs was 8.1 / 3.4 / 1.0 degrees; mean 7.6 / 2.1 / 1.0 at 0.2 s
+Bounds come from the design study done here (at 0.5 s per phase the worst of 5 inputs was 8.1 / 3.4 / 1.0 degrees; mean 7.6 / 2.1 / 1.0 at 0.2 s
 against 3.9 / 0.9 / 0.4 at 1.0 s), with margin.  The study's update still contained the
 baseline rate r0 of the layer below, a component that backprop's update shares exactly;
 without it (the update is now Delta r (r - r0)^T) the upper layers' angles are larger
