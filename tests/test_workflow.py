@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -36,6 +37,9 @@ def _config(tmp_path, **changes):
     ({"rules": {"nosuchrule": {}}}, "unknown rule 'nosuchrule'"),
     ({"rules": {"fa-variant": {"rule": "nosuchrule"}}}, "unknown rule 'nosuchrule'"),
     ({"rules": {"fa/slow": {"rule": "fa"}}}, "fa/slow"),
+    # a dataset name is a directory under results: an absolute or ../ name would escape it
+    ({"datasets": {"/tmp/elsewhere": {"path": "x.npz"}}}, "/tmp/elsewhere"),
+    ({"datasets": {"../up": {"path": "x.npz"}}}, "../up"),
     ({"epochs": 0}, "minimum"),
     ({"datasets": {"digits": {"n_tarin": 5}}}, "n_tarin"),
     ({"seeds": [0]}, "at least two seeds"),
@@ -106,3 +110,43 @@ def test_sweep_expands_into_one_run_label_per_value(tmp_path):
     bad = _snakemake(tmp_path, _config(tmp_path, rules={"fa": {"sweep": {"learning_rate": [-1]}}}, compare=[]),
                      "--dry-run")
     assert bad.returncode != 0 and "config rules.fa+learning_rate=-1: " in bad.stdout + bad.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_restarts_without_redoing_finished_jobs_and_parallel_equals_serial(tmp_path):
+    import os
+    import signal
+    import time
+
+    import xarray as xr
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    for where in (serial, parallel):
+        where.mkdir()
+    config = serial / "config.yaml"
+    config.write_text(yaml.safe_dump(_config(serial)))
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1",
+               "--rerun-incomplete", "--configfile", str(config), "--directory", str(serial)]
+    # one job at a time; SIGTERM as soon as the first run is written, mid-way through the rest
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    runs_dir, deadline = serial / "results" / "runs", time.monotonic() + 300
+    while not list(runs_dir.rglob("*.nc")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    first = sorted(runs_dir.rglob("*.nc"))
+    assert first and proc.poll() is None, "the workflow ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    done = {p: p.stat().st_mtime_ns for p in runs_dir.rglob("*.nc")}
+    assert len(done) < 6
+    restart = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert restart.returncode == 0, restart.stderr[-3000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())     # finished jobs kept
+    runs = sorted(runs_dir.rglob("*.nc"))
+    assert len(runs) == 6 and not list(runs_dir.rglob("*.ckpt"))
+    # the same workflow with two jobs at once gives the same runs
+    proc = _snakemake(parallel, _config(parallel))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for run in runs:
+        a, b = xr.open_dataset(run), xr.open_dataset(parallel / run.relative_to(serial))
+        for name in ("test_accuracy", "train_accuracy", "weight_1", "weight_2"):
+            np.testing.assert_array_equal(a[name].values, b[name].values)
