@@ -315,6 +315,20 @@ def _environ(values: Mapping[str, str]):
 
 
 @contextlib.contextmanager
+def _environ_kept():
+    """Undo whatever the block changes in ``os.environ``."""
+    old = dict(os.environ)
+    try:
+        yield
+    finally:
+        for k in set(os.environ) - set(old):
+            del os.environ[k]
+        for k, v in old.items():
+            if os.environ.get(k) != v:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def _active_device(device, dt):
     """Make ``device`` Brian2's active device (with ``defaultclock.dt = dt``) for a block.
 
@@ -731,8 +745,12 @@ class StandaloneNetwork(CompiledNetwork):
         os.makedirs(results, exist_ok=True)
         self._write_seed(results, seed)
         try:
-            dev.run(self.directory, results_directory="results", with_output=False,
-                    run_args=checked)
+            # Brian2 sets its run environment (LD_BIND_NOW=1) in os.environ and leaves it
+            # there: every later subprocess of the user's would inherit it (SLURM's daemons
+            # then fail to load their plugins)
+            with _environ_kept():
+                dev.run(self.directory, results_directory="results", with_output=False,
+                        run_args=checked)
         except RuntimeError as err:
             raise DeviceError(f"standalone run failed in {self.directory}: {err}") from err
         finally:

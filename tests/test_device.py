@@ -100,6 +100,18 @@ def test_two_runs_of_one_build_follow_their_run_args(standalone):
 
 
 @pytest.mark.standalone
+def test_a_run_leaves_the_environment_as_it_found_it(standalone, monkeypatch):
+    import os
+    from brian2 import prefs
+    # Brian2 exports its run environment (LD_BIND_NOW=1) into os.environ for good
+    assert prefs["devices.cpp_standalone.run_environment_variables"]
+    monkeypatch.delenv("LD_BIND_NOW", raising=False)
+    before = dict(os.environ)
+    standalone[0].run()
+    assert dict(os.environ) == before
+
+
+@pytest.mark.standalone
 def test_shared_flag_and_synaptic_weights_as_run_args(standalone):
     net, build_dir, _, mtimes = standalone
     w0 = np.array([1.0, 2.0, 3.0])
