@@ -203,7 +203,9 @@ def cmd_rerun(args) -> int:
     if rule_cls.family == "spiking":
         from .device import SETTINGS, DeviceConfig
         saved = json.loads(attrs["device"])
-        device = DeviceConfig.from_settings({k: saved[k] for k in SETTINGS if k in saved})
+        # results written before the xoshiro generator existed drew from Brian2's
+        device = DeviceConfig.from_settings({"random": "mt19937",
+                                             **{k: saved[k] for k in SETTINGS if k in saved}})
     versions = schema.package_versions()
     changed = [f"{k} {attrs.get(k)} -> {v}" for k, v in versions.items() if attrs.get(k) != v]
     if changed:
@@ -243,13 +245,14 @@ def _device_options(parser) -> None:
     """``--device``, ``--threads``, ... for spiking rules, from :data:`bioprop.models.device.SETTINGS`."""
     import dataclasses
 
-    from .device import KINDS, SETTINGS, DeviceConfig, option_name
+    from .device import KINDS, RANDOM_GENERATORS, SETTINGS, DeviceConfig, option_name
     defaults = {f.name: f.default for f in dataclasses.fields(DeviceConfig)}
     group = parser.add_argument_group("simulation device (spiking rules)")
     for name, (kind, help_text) in SETTINGS.items():
         flag = option_name(name)
-        extra = {"choices": KINDS} if name == "kind" else {"type": _positive_int if kind is int else kind}
-        group.add_argument(flag, dest=f"device_{name}", default=defaults[name], metavar=None if name == "kind" else name.upper(),
+        choices = {"kind": KINDS, "random": RANDOM_GENERATORS}.get(name)
+        extra = {"choices": choices} if choices else {"type": _positive_int if kind is int else kind}
+        group.add_argument(flag, dest=f"device_{name}", default=defaults[name], metavar=None if choices else name.upper(),
                            help=f"{help_text} (default {defaults[name]})", **extra)
 
 

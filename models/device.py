@@ -127,11 +127,14 @@ import numpy as np
 from .errors import DeviceError
 
 __all__ = ["DeviceConfig", "CompiledNetwork", "StandaloneNetwork", "RuntimeNetwork", "build",
-           "build_root", "clean_builds", "compiler_command", "option_name", "KINDS", "SETTINGS"]
+           "build_root", "clean_builds", "compiler_command", "option_name", "KINDS", "RANDOM_GENERATORS",
+           "SETTINGS"]
 
 #: the device kinds :class:`DeviceConfig` accepts (the CLI, the workflow config and the
 #: docs take them from here)
 KINDS = ("cpp_standalone", "runtime")
+#: generators behind ``rand()``/``randn()`` in standalone builds (:data:`_FAST_RANDOM_STATE`)
+RANDOM_GENERATORS = ("xoshiro", "mt19937")
 
 _SEED_FILE = "bioprop_seed.txt"
 _PROBE_FLAG = "bioprop_probe"
@@ -152,6 +155,8 @@ SETTINGS = {
     "threads": (int, "OpenMP threads of the standalone binary (1 = no OpenMP; compiled in)"),
     "make_jobs": (int, "parallel compile jobs, make -jN"),
     "dt_ms": (float, "simulation time step in ms (compiled in)"),
+    "random": (str, "generator of rand()/randn() in standalone builds: xoshiro (xoshiro256+, "
+                    "fast) or mt19937 (Brian2's own); compiled in"),
 }
 
 
@@ -177,6 +182,13 @@ class DeviceConfig:
         warning instead of raising :class:`DeviceError`.
     dt_ms : simulation time step in ms (``defaultclock.dt`` while constructing).
     ccache : use ``ccache`` for standalone compilation when it is installed.
+    random : generator of ``rand()``/``randn()`` in standalone builds: ``"xoshiro"``
+        (xoshiro256+, :data:`_FAST_RANDOM_STATE`; default) or ``"mt19937"`` (Brian2's own
+        Mersenne twister).  A seed fixes a run with either, but they draw different
+        numbers.  The runtime device always uses Brian2's (NumPy's) generator.
+    profile : record the wall time of every code object (Brian2's ``profile=True``;
+        compiled in, costs two clock reads per code object and step); read it with
+        :meth:`CompiledNetwork.profile` after a run.
     """
 
     kind: str = "cpp_standalone"
@@ -186,10 +198,15 @@ class DeviceConfig:
     fallback: bool = False
     dt_ms: float = 0.1
     ccache: bool = True
+    random: str = "xoshiro"
+    profile: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise DeviceError(f"unknown device kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.random not in RANDOM_GENERATORS:
+            raise DeviceError(f"device setting random must be one of {', '.join(RANDOM_GENERATORS)}, "
+                              f"got {self.random!r}")
         for name in ("threads", "make_jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -298,6 +315,109 @@ def _brian_prefs(values: Mapping[str, Any]):
     finally:
         for name, value in old.items():
             prefs[name] = value
+
+
+#: Brian2's standalone ``rand()`` calls its Mersenne twister twice per number (~6 ns),
+#: which dominates networks that draw per neuron and step or per synaptic event (eRBP's
+#: noise, blank-out synapses).  With ``DeviceConfig(random="xoshiro")`` a build's
+#: ``rand()``/``randn()`` use xoshiro256+ (Blackman & Vigna 2021, ACM TOMS 47:36; top 53
+#: bits, as its authors advise for floating point) and Marsaglia's polar method, one
+#: generator per thread and code object, seeded at its first use in a run from Brian2's
+#: generator of that thread (splitmix64 of 53 drawn bits) -- which the run's seed seeds,
+#: so a seed still fixes a run.
+_FAST_RANDOM_STATE = """
+#ifndef BIOPROP_FAST_RANDOM
+#define BIOPROP_FAST_RANDOM
+struct _BiopropRandom { uint64_t s[4]; bool seeded; bool has_gauss; double gauss; };
+static _BiopropRandom _bioprop_random[%N_STATES%];
+static inline uint64_t _bioprop_next(_BiopropRandom &g, const int thread) {
+    if (!g.seeded) {
+        uint64_t z = (uint64_t)(brian::_random_generators[thread].rand() * 9007199254740992.0);
+        for (int k = 0; k < 4; k++) {
+            z += 0x9e3779b97f4a7c15ULL;
+            uint64_t x = z;
+            x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+            g.s[k] = x ^ (x >> 31);
+        }
+        g.seeded = true;
+    }
+    const uint64_t result = g.s[0] + g.s[3];
+    const uint64_t t = g.s[1] << 17;
+    g.s[2] ^= g.s[0];
+    g.s[3] ^= g.s[1];
+    g.s[1] ^= g.s[2];
+    g.s[0] ^= g.s[3];
+    g.s[2] ^= t;
+    g.s[3] = (g.s[3] << 45) | (g.s[3] >> 19);
+    return result;
+}
+static inline double _bioprop_uniform(const int thread) {
+    return (_bioprop_next(_bioprop_random[thread], thread) >> 11) * 1.1102230246251565e-16;
+}
+#endif
+"""
+_FAST_RAND = """
+inline double _rand(const int _vectorisation_idx) {
+    return _bioprop_uniform(%THREAD%);
+}
+"""
+_FAST_RANDN = """
+inline double _randn(const int _vectorisation_idx) {
+    const int thread = %THREAD%;
+    _BiopropRandom &g = _bioprop_random[thread];
+    if (g.has_gauss) {
+        g.has_gauss = false;
+        return g.gauss;
+    }
+    double x1, x2, r2;
+    do {
+        x1 = 2.0 * _bioprop_uniform(thread) - 1.0;
+        x2 = 2.0 * _bioprop_uniform(thread) - 1.0;
+        r2 = x1 * x1 + x2 * x2;
+    } while (r2 >= 1.0 || r2 == 0.0);
+    const double f = sqrt(-2.0 * log(r2) / r2);
+    g.gauss = f * x1;
+    g.has_gauss = true;
+    return f * x2;
+}
+"""
+
+
+def _fast_random_code(function: str) -> dict:
+    from brian2 import prefs
+    threads = prefs["devices.cpp_standalone.openmp_threads"]
+    thread = "0" if threads == 0 else "omp_get_thread_num()"
+    body = _FAST_RAND if function == "rand" else _FAST_RANDN
+    code = (_FAST_RANDOM_STATE + body).replace("%N_STATES%", str(max(threads, 1)))
+    return {"support_code": code.replace("%THREAD%", thread)}
+
+
+@contextlib.contextmanager
+def _fast_random(enabled: bool):
+    """While generating a standalone build, ``rand``/``randn`` as :data:`_FAST_RANDOM_STATE`
+    describes; Brian2's own implementations are put back afterwards."""
+    if not enabled:
+        yield
+        return
+    from brian2.core.functions import DEFAULT_FUNCTIONS
+    from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
+    saved = {}
+    try:
+        for function in ("rand", "randn"):
+            impls = DEFAULT_FUNCTIONS[function].implementations
+            saved[function] = impls._implementations.get(CPPStandaloneCodeObject)
+            impls.add_dynamic_implementation(
+                CPPStandaloneCodeObject, code=lambda owner, f=function: _fast_random_code(f),
+                namespace=lambda owner: {}, name="_" + function)
+        yield
+    finally:
+        for function, impl in saved.items():
+            impls = DEFAULT_FUNCTIONS[function].implementations
+            if impl is None:
+                impls._implementations.pop(CPPStandaloneCodeObject, None)
+            else:
+                impls._implementations[CPPStandaloneCodeObject] = impl
 
 
 @contextlib.contextmanager
@@ -556,6 +676,18 @@ class CompiledNetwork:
         except (NotImplementedError, OSError) as err:
             raise DeviceError(f"cannot read '{target.group_name}.{target.name}': {err}") from err
 
+    def profile(self) -> dict[str, float]:
+        """Wall seconds per code object in the latest run, largest first (needs
+        ``DeviceConfig(profile=True)``)."""
+        if not self.config.profile:
+            raise DeviceError("no profile: build with DeviceConfig(profile=True)")
+        if self.n_runs == 0:
+            raise DeviceError("no profile yet: call run() first")
+        return dict(sorted(self._profile().items(), key=lambda item: -item[1]))
+
+    def _profile(self) -> dict[str, float]:
+        return {name: float(seconds) for name, seconds in self.network.profiling_info}
+
     def cleanup(self) -> None:
         """Release what the build holds (standalone: its directory, if :func:`build` made it)."""
 
@@ -603,7 +735,7 @@ class RuntimeNetwork(CompiledNetwork):
                 clock.dt = dt
             try:
                 runtime.seed(seed)
-                net.run(self.duration)
+                net.run(self.duration, profile=self.config.profile)
             finally:
                 for clock, dt in old_dts.items():
                     clock.dt = dt
@@ -729,6 +861,14 @@ class StandaloneNetwork(CompiledNetwork):
         finally:
             shutil.rmtree(probe_dir, ignore_errors=True)
 
+    def _profile(self):
+        info = {}
+        with open(os.path.join(self.directory, "results", "profiling_info.txt")) as f:
+            for line in f:
+                name, seconds = line.split()
+                info[name] = float(seconds)
+        return info
+
     @staticmethod
     def _write_seed(results_dir, seed):
         path = os.path.join(results_dir, _SEED_FILE)
@@ -801,7 +941,7 @@ class StandaloneNetwork(CompiledNetwork):
                                                             f"CXX={shlex.quote(cxx)}"],
         }
         env = {"CCACHE_BASEDIR": directory} if cxx.startswith("ccache") else {}
-        with _brian_prefs(prefs), _active_device(dev, config.dt_ms * ms):
+        with _brian_prefs(prefs), _active_device(dev, config.dt_ms * ms), _fast_random(config.random == "xoshiro"):
             net, handles = _call_construct(construct)
             objects = _all_objects(net)
             ops = [obj.name for obj in objects if isinstance(obj, NetworkOperation)]
@@ -824,7 +964,7 @@ class StandaloneNetwork(CompiledNetwork):
             seed_code, probe_code = _startup_code(dev, objects)
             dev.insert_code("after_start", seed_code)
             dev.insert_code("before_network_run", probe_code)
-            net.run(duration)    # recorded only: standalone with build_on_run=False
+            net.run(duration, profile=config.profile)   # recorded only (build_on_run=False)
             try:
                 with _environ(env):
                     # pitfall 1: pass the directory here, not to set_device

@@ -292,3 +292,44 @@ def test_config_validation_and_ccache():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert vars(DeviceConfig())["kind"] == "cpp_standalone"
+
+
+def _random_construct():
+    """U, Z: 4,000 uniform and normal draws, made once by code that runs in the binary."""
+    R = NeuronGroup(4000, "u : 1\nz : 1", name="R")
+    R.run_regularly("u = rand()\nz = randn()", dt=DURATION, name="draw")
+    return Network(R), {"R": R}
+
+
+@pytest.mark.standalone
+def test_standalone_random_generators(tmp_path):
+    """xoshiro (the default) and Brian2's mt19937 both give uniform and normal numbers
+    fixed by the seed; they draw different numbers; the profile names the code objects."""
+    draws = {}
+    for generator in ("xoshiro", "mt19937"):
+        net = build(_random_construct, DURATION, DeviceConfig(directory=str(tmp_path / generator),
+                                                              random=generator, profile=True))
+        with open(tmp_path / generator / "code_objects" / "draw_codeobject.cpp") as f:
+            assert ("_bioprop_uniform" in f.read()) == (generator == "xoshiro")
+        runs = []
+        for seed in (3, 4, 3):
+            net.run(seed=seed)
+            runs.append((net.get("R.u"), net.get("R.z")))
+        np.testing.assert_array_equal(runs[0][0], runs[2][0])
+        np.testing.assert_array_equal(runs[0][1], runs[2][1])
+        assert not np.array_equal(runs[0][0], runs[1][0])
+        u, z = runs[0]
+        assert np.all((u >= 0) & (u < 1)) and abs(u.mean() - 0.5) < 0.015 and abs(u.var() - 1 / 12) < 0.005
+        counts = np.histogram(u, bins=10, range=(0, 1))[0]
+        assert np.all(np.abs(counts - 400) < 80), counts
+        assert abs(z.mean()) < 0.05 and abs(z.var() - 1) < 0.08 and abs(np.corrcoef(u, z)[0, 1]) < 0.05
+        assert "draw_codeobject" in net.profile() and all(s >= 0 for s in net.profile().values())
+        draws[generator] = u
+        net.cleanup()
+    assert not np.array_equal(draws["xoshiro"], draws["mt19937"])
+    with pytest.raises(DeviceError, match="random must be one of xoshiro, mt19937"):
+        DeviceConfig(random="pcg")
+    unprofiled = build(_random_construct, DURATION, DeviceConfig(kind="runtime"))
+    unprofiled.run()
+    with pytest.raises(DeviceError, match="no profile: build with DeviceConfig"):
+        unprofiled.profile()
