@@ -36,3 +36,67 @@ rule speed_benchmark:
         "../envs/bioprop.yaml"
     script:
         "../scripts/speed_table.py"
+
+
+# Speed benchmark of the spiking rules (issue 13): for every spiking run label of the
+# config, on its first dataset, the measurements of scripts/spiking_speed.py, joined by
+# scripts/speed_report.py with the bp/PyTorch table above.
+#   snakemake benchmarks -s workflows/Snakefile --cores 2 --configfile workflows/config/benchmark_speed.yaml
+SPEED_MEASURES = ["standalone", "runtime", "threads", "parallel"]
+SPEED_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
+
+
+def speed_arguments(wildcards):
+    """spiking_speed.py options of one (label, measure) from the config."""
+    speed = config["speed"]
+    dataset = DATASETS[0]
+    data = config["datasets"][dataset] or {}
+    rule_config = config["rules"][wildcards.rule] or {}
+    samples = speed["runtime_samples"] if wildcards.measure == "runtime" else speed["samples"]
+    args = ["--rule", RULE_OF[wildcards.rule], "--label", wildcards.rule, "--measure", wildcards.measure,
+            "--dataset", data.get("path", dataset),
+            "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
+            "--samples", ",".join(map(str, samples)), "--repeats", speed["repeats"]]
+    if data.get("data_dir"):
+        args += ["--data-dir", data["data_dir"]]
+    for name, value in (rule_config.get("set") or {}).items():
+        args += ["--set", f"{name}={value}"]
+    return shlex.join(map(str, args))
+
+
+rule spiking_speed:
+    output:
+        RESULTS / "speed" / "{rule}_{measure}.nc",
+    log:
+        RESULTS / "logs" / "speed" / "{rule}_{measure}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "speed" / "{rule}_{measure}.tsv"
+    wildcard_constraints:
+        measure="|".join(SPEED_MEASURES),
+    params:
+        script=SCRIPTS / "spiking_speed.py",
+        args=speed_arguments,
+    # two OpenMP threads, or two runs at once, need both cores to themselves
+    threads: lambda wildcards: 2 if wildcards.measure in ("threads", "parallel") else 1
+    resources:
+        mem_mb=config["mem_mb"],
+        runtime=config["runtime_min"],
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "OMP_NUM_THREADS=1 python {params.script} {params.args} --out {output} > {log} 2>&1"
+
+
+rule benchmarks:
+    input:
+        runs=[RESULTS / "speed" / f"{label}_{measure}.nc" for label in SPEED_LABELS for measure in SPEED_MEASURES],
+        bp=RESULTS / "speed" / "bp_speed.tsv",
+    output:
+        nc=RESULTS / "speed" / "benchmarks.nc",
+        md=RESULTS / "speed" / "benchmarks.md",
+    log:
+        RESULTS / "logs" / "speed" / "benchmarks.log",
+    conda:
+        "../envs/bioprop.yaml"
+    script:
+        "../scripts/speed_report.py"
