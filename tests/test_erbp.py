@@ -166,9 +166,19 @@ def test_layout_of_two_hidden_layers():
     # ablation: no feedback onto hidden dendrites, the output's unchanged
     ablated = nm.make_layout(n_in, n_cls, hidden, 0.09e-9, 2.0, np.random.default_rng(1),
                              hidden_feedback_scale=0.0)
-    onto_hidden = (lay.syn_j >= lay.layers[0][0]) & (lay.syn_j < lay.output[0])
-    assert np.all(ablated.syn_g[onto_hidden] == 0) and np.any(lay.syn_g[onto_hidden] != 0)
-    np.testing.assert_array_equal(ablated.syn_g[~onto_hidden], lay.syn_g[~onto_hidden])
+    def feedback_onto_hidden(layout):
+        from_error = layout.syn_i >= layout.err_plus[0]
+        return from_error & (layout.syn_j >= layout.layers[0][0]) & (layout.syn_j < layout.output[0])
+    assert feedback_onto_hidden(lay).sum() == 2 * n_cls * sum(hidden)
+    assert not feedback_onto_hidden(ablated).any()
+    rest = ~feedback_onto_hidden(lay)
+    for name in ("syn_i", "syn_j", "syn_g", "syn_plastic", "syn_w_fixed"):
+        np.testing.assert_array_equal(getattr(ablated, name), getattr(lay, name)[rest])
+    # the event code's plasticity test, g == 0, picks exactly the plastic synapses among
+    # those whose target is not an error neuron (whose w_step is 0), in every variant
+    for layout in (lay, ablated, nm.make_layout(n_in, n_cls, hidden, 0.09e-9, 0.0, np.random.default_rng(1))):
+        onto_error = layout.syn_j >= layout.err_plus[0]
+        np.testing.assert_array_equal((layout.syn_g == 0) & ~onto_error, layout.syn_plastic)
 
 
 def test_two_hidden_layers_train_and_report_every_population():

@@ -31,9 +31,10 @@ def _write(tmp_path, measure, ds):
 def test_speed_table_ratios(tmp_path):
     report = _load("speed_report")
     standalone = xr.Dataset(
-        {"profile_ms_per_sample": ("codeobject", [3.0, 2.0, 1.0]),
+        {"profile_ms_per_sample": (("generator", "codeobject"), [[3.0, 2.0, 1.0], [5.0, 2.0, 1.0]]),
          "event_code": ("codeobject", [False, True, True])},
-        coords={"codeobject": ["net_update_codeobject", "syn_pre_codeobject", "syn_pre_push_spikes"]})
+        coords={"generator": ["xoshiro", "mt19937"],
+                "codeobject": ["net_update_codeobject", "syn_pre_codeobject", "syn_pre_push_spikes"]})
     for key, value in {"ms_per_sample_xoshiro": 8.0, "ms_per_sample_mt19937": 10.0,
                        "synops_per_sample_xoshiro": 2e6, "slot_ms_xoshiro": 250.0,
                        "compile_s_xoshiro": 9.0}.items():
@@ -53,7 +54,8 @@ def test_speed_table_ratios(tmp_path):
         assert float(table[key]) == pytest.approx(value), key
     text = (tmp_path / "t.md").read_text()
     assert "| `erbp` (200 hidden, samples 50,250) | 8.00 | 10.00 | 1.25 |" in text
-    assert "net_update_codeobject 3.00" in text and "| 10 | 7.5 |" in text
+    assert "`erbp`, xoshiro: net_update_codeobject 3.00" in text
+    assert "`erbp`, mt19937: net_update_codeobject 5.00" in text and "| 10 | 7.5 |" in text
     assert "cpu, 2 cores" in text and "Brian2 2.9.0" in text
 
 

@@ -106,8 +106,11 @@ w : amp
 g : 1 (constant)
 """
 #: forward synapses have g = 0 and learn (w += w_step_post: ONE addition); feedback
-#: synapses E -> dendrite have w = 0, g != 0 and never learn.  Synapses onto error
-#: neurons never change either: an error neuron's dendrite, hence its w_step, is 0.
+#: synapses E -> dendrite have w = 0, g != 0 (:func:`make_layout` makes none with g = 0)
+#: and never learn.  Synapses onto error neurons never change either: an error neuron's
+#: dendrite, hence its w_step, is 0.  (Testing ``g`` that is loaded anyway is cheaper
+#: than a mask read per event: a per-synapse flag or the presynaptic neuron's kind cost
+#: 4 % of eRBP's training time.)
 SYN_PRE = """
 I_post += w
 dendrite_post += g
@@ -211,11 +214,15 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
         for sign, base in ((1.0, ep), (-1.0, em)):
             add(np.repeat(base + cls, n_h), np.tile(np.arange(a0, a1), n_classes),
                 g=sign * hidden_feedback_scale * G.T.ravel())
-    lay.syn_i = np.concatenate([p[0] for p in parts]).astype(np.int32)
-    lay.syn_j = np.concatenate([p[1] for p in parts]).astype(np.int32)
-    lay.syn_g = np.concatenate([p[2] for p in parts]).astype(float) * feedback_scale
-    lay.syn_plastic = np.concatenate([p[3] for p in parts])
-    lay.syn_w_fixed = np.concatenate([p[4] for p in parts]).astype(float)
+    i, j, g, plastic, w = (np.concatenate([p[k] for p in parts]) for k in range(5))
+    g = g.astype(float) * feedback_scale
+    # A synapse that neither learns nor transmits (feedback with g = 0, e.g. the ablation
+    # hidden_feedback_scale=0) is not made: then g == 0 marks the plastic synapses in the
+    # event code (those onto error neurons have w_step_post = 0).  The plastic ones come
+    # first, so weight_slices are unchanged.
+    keep = plastic | (w != 0) | (g != 0)
+    lay.syn_i, lay.syn_j = i[keep].astype(np.int32), j[keep].astype(np.int32)
+    lay.syn_g, lay.syn_plastic, lay.syn_w_fixed = g[keep], plastic[keep], w[keep].astype(float)
     return lay
 
 

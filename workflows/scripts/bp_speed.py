@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 from bioprop.models.datasets import load_dataset
 from bioprop.models.files import atomic_output

@@ -40,8 +40,9 @@ COLUMNS = [
 def row(files: dict[str, xr.Dataset]) -> dict[str, float]:
     s, r, t, p = (files.get(m) for m in ("standalone", "runtime", "threads", "parallel"))
     fast = float(s["ms_per_sample_xoshiro"])
-    event = s["profile_ms_per_sample"].where(s["event_code"], 0).sum().item()
-    total = s["profile_ms_per_sample"].sum().item()
+    prof = s["profile_ms_per_sample"].sel(generator="xoshiro")
+    event = prof.where(s["event_code"], 0).sum().item()
+    total = prof.sum().item()
     out = {
         "ms_per_sample_xoshiro": fast,
         "ms_per_sample_mt19937": float(s["ms_per_sample_mt19937"]),
@@ -76,9 +77,10 @@ def markdown(table: xr.Dataset, profiles: dict, bp_table: str) -> str:
             value = float(table[key].sel(rule=label))
             cells.append("" if np.isnan(value) else fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Where the time goes (profiled run, ms per sample per code object):", ""]
-    for label, prof in profiles.items():
-        lines.append(f"* `{label}`: " + ", ".join(f"{name} {ms:.2f}" for name, ms in prof))
+    lines += ["", "Where the time goes (profiled run, ms per sample per code object, with each "
+              "random generator):", ""]
+    for (label, generator), prof in profiles.items():
+        lines.append(f"* `{label}`, {generator}: " + ", ".join(f"{name} {ms:.2f}" for name, ms in prof))
     if bp_table:
         lines += ["", "Rate rule `bp` (NumPy) against PyTorch CPU, one epoch (bp_speed.py):", "",
                   bp_table]
@@ -110,7 +112,10 @@ def main(inputs: list[str], bp_tsv: str | None, out_nc: str, out_md: str) -> Non
     profiles = {}
     for label in labels:
         prof = by_rule[label]["standalone"]["profile_ms_per_sample"]
-        profiles[label] = [(str(n), float(v)) for n, v in zip(prof["codeobject"].values, prof.values)]
+        for generator in prof["generator"].values:
+            row_ = prof.sel(generator=generator)
+            profiles[label, str(generator)] = [(str(n), float(v)) for n, v in
+                                              zip(row_["codeobject"].values, row_.values)]
     text = markdown(table, profiles, bp_markdown(bp_tsv) if bp_tsv else "")
     with atomic_output(out_nc) as tmp:
         table.to_netcdf(tmp)

@@ -9,7 +9,7 @@ process start-up, loading the run_args and compilation cancel.  Measures:
 * ``standalone``: cpp_standalone, one thread, with each random generator of the device
   (``xoshiro``, the default, and Brian2's ``mt19937``); build and compile seconds; and a
   profile (one more build with Brian2's profiling) of the long run: seconds per code
-  object, of which the synaptic event code (``syn*`` pre/post/learn code and their
+  object (with each generator), of which the synaptic event code (``syn*`` pre/post/learn code and their
   spike-queue pushes) is the event-bound part.
 * ``runtime``: Brian2's runtime device (Cython code generation), same model and samples.
 * ``threads``: cpp_standalone with two OpenMP threads.
@@ -102,9 +102,9 @@ class Bench:
         out["run_s_long"] = runs[k1]
         return out
 
-    def profile(self) -> dict[str, float]:
+    def profile(self, generator) -> dict[str, float]:
         k = self.args.samples[1]
-        rule = self.rule(k, DeviceConfig(profile=True))
+        rule = self.rule(k, DeviceConfig(profile=True, random=generator))
         self.run_once(rule, k)
         info = rule._builds[k].profile()
         rule.close()
@@ -174,14 +174,16 @@ def measure(args) -> xr.Dataset:
              "python": platform.python_version(), **schema.package_versions()}
     data = {}
     if args.measure == "standalone":
-        for generator in ("xoshiro", "mt19937"):
+        generators = ("xoshiro", "mt19937")
+        for generator in generators:
             for key, value in bench.marginal(DeviceConfig(random=generator)).items():
                 data[f"{key}_{generator}"] = value
-        prof = bench.profile()
-        names = list(prof)
-        ds = xr.Dataset({"profile_ms_per_sample": ("codeobject", [prof[n] for n in names]),
+        profiles = [bench.profile(generator) for generator in generators]
+        names = list(profiles[0])   # (the same code objects; largest first with xoshiro)
+        ds = xr.Dataset({"profile_ms_per_sample": (("generator", "codeobject"),
+                                                   [[prof.get(n, 0.0) for n in names] for prof in profiles]),
                          "event_code": ("codeobject", [is_event_code(n) for n in names])},
-                        coords={"codeobject": names})
+                        coords={"generator": list(generators), "codeobject": names})
     else:
         if args.measure == "runtime":
             data = bench.marginal(DeviceConfig(kind="runtime"))
