@@ -934,7 +934,13 @@ class StandaloneNetwork(CompiledNetwork):
         from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
         gc.collect()   # free names of dead Brian objects (see _release_code_objects)
         dev = CPPStandaloneDevice()   # fresh instance: no state shared with other builds
+        from brian2 import prefs as brian_prefs
+        compile_args = list(brian_prefs["codegen.cpp.extra_compile_args_gcc"])
         prefs = {
+            # unrolled loops: ~8 % less wall time for eRBP (speed benchmark, issue 13),
+            # bit-identical results
+            "codegen.cpp.extra_compile_args_gcc": compile_args + [
+                flag for flag in ("-funroll-loops",) if flag not in compile_args],
             # 0 = compile without OpenMP (cheaper than OpenMP with one thread)
             "devices.cpp_standalone.openmp_threads": 0 if config.threads == 1 else int(config.threads),
             "devices.cpp_standalone.extra_make_args_unix": [f"-j{config.make_jobs}",

@@ -10,7 +10,6 @@ thread's time over two OpenMP threads'; ``parallel`` = throughput of two indepen
 runs at once over one run alone (2 = perfect).  ``epoch`` = 60,000 samples at the
 marginal time, against ``compile`` (one compilation per architecture).
 """
-from __future__ import annotations
 
 from pathlib import Path
 
