@@ -41,29 +41,7 @@ rule speed_benchmark:
 # Speed benchmark of the spiking rules (issue 13): for every spiking run label of the
 # config, on its first dataset, the measurements of scripts/spiking_speed.py, joined by
 # scripts/speed_report.py with the bp/PyTorch table above.
-#   snakemake benchmarks -s workflows/Snakefile --cores 2 --configfile workflows/config/benchmark_speed.yaml
-SPEED_MEASURES = ["standalone", "runtime", "threads", "parallel"]
-SPEED_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
-
-
-def speed_arguments(wildcards):
-    """spiking_speed.py options of one (label, measure) from the config."""
-    speed = config["speed"]
-    dataset = DATASETS[0]
-    data = config["datasets"][dataset] or {}
-    rule_config = config["rules"][wildcards.rule] or {}
-    samples = speed["runtime_samples"] if wildcards.measure == "runtime" else speed["samples"]
-    args = ["--rule", RULE_OF[wildcards.rule], "--label", wildcards.rule, "--measure", wildcards.measure,
-            "--dataset", data.get("path", dataset),
-            "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
-            "--samples", ",".join(map(str, samples)), "--repeats", speed["repeats"]]
-    if data.get("data_dir"):
-        args += ["--data-dir", data["data_dir"]]
-    for name, value in (rule_config.get("set") or {}).items():
-        args += ["--set", f"{name}={value}"]
-    return shlex.join(map(str, args))
-
-
+#   snakemake benchmarks -s workflows/Snakefile --cores 1 --configfile workflows/config/benchmark_speed.yaml
 rule spiking_speed:
     output:
         RESULTS / "speed" / "{rule}_{measure}.nc",

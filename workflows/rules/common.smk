@@ -185,3 +185,27 @@ FIGURES = [kind for kind, wanted in {
     "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
                       for name in ("weight_bits", "prune_fraction")),
 }.items() if wanted]
+
+
+# The speed benchmark of the spiking rules (rules spiking_speed, benchmarks in
+# benchmark.smk): its measures, the spiking run labels it times, their options.
+SPEED_MEASURES = ["standalone", "runtime", "threads", "parallel"]
+SPEED_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
+
+
+def speed_arguments(wildcards):
+    """spiking_speed.py options of one (label, measure) from the config."""
+    speed = config["speed"]
+    dataset = DATASETS[0]
+    data = config["datasets"][dataset] or {}
+    rule_config = config["rules"][wildcards.rule] or {}
+    samples = speed["runtime_samples"] if wildcards.measure == "runtime" else speed["samples"]
+    args = ["--rule", RULE_OF[wildcards.rule], "--label", wildcards.rule, "--measure", wildcards.measure,
+            "--dataset", data.get("path", dataset),
+            "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
+            "--samples", ",".join(map(str, samples)), "--repeats", speed["repeats"]]
+    if data.get("data_dir"):
+        args += ["--data-dir", data["data_dir"]]
+    for name, value in (rule_config.get("set") or {}).items():
+        args += ["--set", f"{name}={value}"]
+    return shlex.join(map(str, args))
