@@ -862,12 +862,9 @@ class StandaloneNetwork(CompiledNetwork):
             shutil.rmtree(probe_dir, ignore_errors=True)
 
     def _profile(self):
-        info = {}
-        with open(os.path.join(self.directory, "results", "profiling_info.txt")) as f:
-            for line in f:
-                name, seconds = line.split()
-                info[name] = float(seconds)
-        return info
+        # Brian2's reader of the binary's results/profiling_info.txt
+        return {name: float(seconds) for name, seconds in
+                self._device.network_get_profiling_info(self.network)}
 
     @staticmethod
     def _write_seed(results_dir, seed):
