@@ -316,18 +316,24 @@ def test_four_parallel_standalone_runs_build_apart_and_equal_sequential_runs(tmp
 
 
 def test_saturated_population_is_a_fault():
-    """Counts of one spike per time step in the hidden layer: saturated; half of that: not."""
+    """Hidden neurons firing once per refractory period (3.9 ms + the 0.1 ms step, 250 Hz):
+    saturated; half of that: not.  Error neurons, which have no refractory period, at the
+    same 250 Hz: not saturated."""
     from bioprop.models.spiking.presentation import Presentation
     rule = available_rules()["erbp"](n_inputs=16, n_classes=3, hidden=(5,), params=available_rules()[
         "erbp"].parameters.resolve(ERBP_TINY), seed=0, device=DeviceConfig(kind="runtime"))
     steps = rule.schedule.slot_steps(rule._dt())
-    (_, a, b), = [p for p in rule.populations if p[0] == "hidden_1"]
+    per_refractory = steps // 40                 # 0.1 ms steps in 4 ms
+    assert rule.max_rate_hz("hidden_1") == pytest.approx(250.0)
+    assert rule.max_rate_hz("error") == pytest.approx(10000.0)
+    pops = {name: (a, b) for name, a, b in rule.populations}
     counts = np.ones((4, rule.populations[-1][2]), np.int64)
-    counts[:, a:b] = steps
+    counts[:, slice(*pops["hidden_1"])] = per_refractory
+    counts[:, slice(*pops["error"])] = per_refractory
     rule._train_presentation = Presentation(counts, 0.0)
     assert rule.faults() == [("population hidden_1 saturated in the training presentation "
-                              "(10000 Hz per neuron, at most 10000 Hz)")]
-    counts[:, a:b] = steps // 2
+                              "(250 Hz per neuron, at most 250 Hz)")]
+    counts[:, slice(*pops["hidden_1"])] = per_refractory // 2
     assert rule.faults() == []
 
 

@@ -173,6 +173,13 @@ class _ERBPBase(SlotPresentationRule):
     def read_state(self, compiled):
         self.w = compiled.get("syn.w")
 
+    def refractory_s(self, population):
+        """Table 2: data and label neurons ``data_refractory``, hidden and output neurons
+        ``refractory``; error neurons have none."""
+        key = {"data": "data_refractory", "label": "data_refractory", "error": None}.get(
+            population, "refractory")
+        return float(self.params[key]) if key else 0.0
+
     def classify(self, counts):
         o0, o1 = self.layout.output
         return np.argmax(counts[:, o0:o1], axis=1)   # ties -> lowest index

@@ -414,11 +414,16 @@ class SlotPresentationRule(LearningRule):
             device_kind=self.device_config().kind)
         return self.classify(test.counts), {**records, **self.extra_records()}
 
+    def refractory_s(self, population: str) -> float:
+        """Absolute refractory period of the neurons of ``population`` in seconds (none
+        unless the rule says otherwise)."""
+        return 0.0
+
     def max_rate_hz(self, population: str) -> float:
         """The highest rate a neuron of ``population`` can fire at, for the saturation
-        check of :meth:`faults`: one spike per time step, unless a rule knows better
-        (a refractory period)."""
-        return 1.0 / float(self._dt())
+        check of :meth:`faults`: one spike per refractory period plus the step it
+        spiked in."""
+        return 1.0 / (float(self._dt()) + self.refractory_s(population))
 
     def faults(self) -> list[str]:
         """The readout population silent for a whole presentation (training or test), or

@@ -155,6 +155,10 @@ class _BoltzmannSpiking(SlotPresentationRule):
     def layer_sizes(self):
         return (self.n_inputs, self.layout.n_hidden, self.layout.n_labels)
 
+    def refractory_s(self, population):
+        """Every unit, visible and hidden, has the refractory period tau_r (Table 1)."""
+        return float(self.params["refractory"])
+
     # ------------------------------------------------------------------ the network
     def construct(self, n_slots):
         return netmod.make_construct(self.layout, self.params, n_slots, self.keep)
