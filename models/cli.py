@@ -15,7 +15,7 @@ import argparse
 import sys
 import textwrap
 
-from .errors import BiopropError, ParameterError
+from .errors import BiopropError, DatasetError, ParameterError
 from .params import parse_assignments
 
 
@@ -135,10 +135,11 @@ def cmd_train(args) -> int:
 
 
 def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, hidden, epochs,
-                     overrides, device, label) -> int:
+                     overrides, device, label, expect_sources=()) -> int:
     """Train, write ``out`` atomically, then drop the checkpoint; the part of ``train``
     and ``rerun`` after their arguments are known.  ``args`` gives ``data_dir``,
-    ``overwrite``, ``resume``, ``on_fault`` and ``quiet``."""
+    ``overwrite``, ``resume``, ``on_fault`` and ``quiet``; ``expect_sources`` (a
+    result's ``dataset_subset["sources"]``) are the files the data must match."""
     import warnings
 
     from . import schema
@@ -155,6 +156,7 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     from .datasets import load_dataset
     data = load_dataset(dataset, data_dir=args.data_dir, n_train=n_train, n_test=n_test, n_val=n_val,
                         seed=seed)
+    _check_same_files(expect_sources, data.subset.get("sources", []))
     resumed = args.resume and ckpt.exists()
     with warnings.catch_warnings():
         # a fault under --on-fault warn is one line, like an error
@@ -182,6 +184,21 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     return 0
 
 
+#: old name -> new name of parameters renamed to one name per idea across the rules, so
+#: that results written before the renaming can be re-run
+RENAMED_PARAMETERS = {"eta": "learning_rate", "init_weight_std": "init_scale"}
+
+
+def _check_same_files(expected, found):
+    """Refuse data whose files differ (by MD5) from those a result was trained on."""
+    have = {s["file"]: s["md5"] for s in found}
+    for source in expected:
+        md5 = have.get(source["file"])
+        if md5 is not None and md5 != source["md5"]:
+            raise DatasetError(f"{source['file']}: MD5 {md5} differs from {source['md5']}, the file "
+                               f"the result was trained on (then at {source.get('path', '?')})")
+
+
 def cmd_rerun(args) -> int:
     """Train again from a result's provenance attributes (rule, data subset, seed, sizes,
     parameters, device, epochs)."""
@@ -189,6 +206,7 @@ def cmd_rerun(args) -> int:
     from pathlib import Path
 
     from . import schema
+    from .datasets import original_location
     from .rules import get_rule
     source = schema.read_result(args.result)
     attrs = source.attrs
@@ -197,8 +215,9 @@ def cmd_rerun(args) -> int:
     for name, entry in json.loads(attrs["parameters"]).items():
         value, unit = entry["value"], entry["unit"]
         # repr keeps every digit: the value parses back to the number the run used
-        overrides[name] = f"{value!r} {unit}" if unit != "1" and value is not None else value
+        overrides[RENAMED_PARAMETERS.get(name, name)] = f"{value!r} {unit}" if unit != "1" and value is not None else value
     subset = json.loads(attrs["dataset_subset"])
+    sources = subset.get("sources", [])
     device = None
     if rule_cls.family == "spiking":
         from .device import SETTINGS, DeviceConfig
@@ -213,10 +232,11 @@ def cmd_rerun(args) -> int:
               "results may differ", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.result).with_name(Path(args.result).stem + ".rerun.nc")
     return _train_and_write(
-        args, out, rule=attrs["rule"], dataset=attrs["dataset"], n_train=subset["n_train"],
+        args, out, rule=attrs["rule"], dataset=original_location(attrs["dataset"], sources),
+        n_train=subset["n_train"],
         n_test=subset["n_test"], n_val=subset["n_val"], seed=int(attrs["seed"]),
         hidden=tuple(json.loads(attrs["layer_sizes"])[1:-1]), epochs=int(source.sizes[schema.EPOCH]),
-        overrides=overrides, device=device, label=attrs.get("label"))
+        overrides=overrides, device=device, label=attrs.get("label"), expect_sources=sources)
 
 
 def cmd_clean_builds(args) -> int:

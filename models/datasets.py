@@ -290,7 +290,9 @@ def _custom_idx(directory: Path):
         raise DatasetError(f"{directory}: not an IDX dataset directory: missing {', '.join(missing)} "
                            "(gzip-compressed, or uncompressed without the .gz)")
     raws = {role: found[role].read_bytes() for role in IDX_ROLES}
-    sources = [{"file": found[role].name, "path": str(found[role]), "md5": hashlib.md5(raws[role]).hexdigest()}
+    # absolute, so that ``bioprop rerun`` finds the files from any working directory
+    sources = [{"file": found[role].name, "path": str(found[role].resolve()),
+                "md5": hashlib.md5(raws[role]).hexdigest()}
                for role in IDX_ROLES]
     return raws, found, sources
 
@@ -323,7 +325,7 @@ def _load_npz(path: Path):
             shape_hint = tuple(int(d) for d in archive["image_shape"]) if "image_shape" in archive.files else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read as .npz ({exc})") from None
-    return arrays, shape_hint, [{"file": path.name, "path": str(path), "md5": _md5_of(path)}]
+    return arrays, shape_hint, [{"file": path.name, "path": str(path.resolve()), "md5": _md5_of(path)}]
 
 
 def _md5_of(path: Path) -> str:
@@ -532,6 +534,18 @@ def load_dataset(name_or_path, *, data_dir=None, n_train=None, n_test=None, n_va
         x_test=_features(arrays["x_test"], test), y_test=arrays["y_test"][test].astype(np.int64),
         image_shape=image_shape, n_classes=n_classes, subset=subset,
     )
+
+
+def original_location(name: str, sources: list[dict]) -> str:
+    """Where the data of a result are found again (for ``bioprop rerun``): a registered
+    dataset by its name; a user's ``.npz`` file or IDX directory by the absolute path the
+    result's ``sources`` recorded, since the run may have named it relative to another
+    working directory; as named if that path is gone."""
+    paths = [Path(s["path"]) for s in sources if "path" in s]
+    if name in _registry() or not paths or not all(p.is_absolute() for p in paths):
+        return name
+    place = paths[0] if len(paths) == 1 and paths[0].suffix == ".npz" else paths[0].parent
+    return str(place) if place.exists() else name
 
 
 def list_datasets() -> list[dict]:

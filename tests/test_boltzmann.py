@@ -81,7 +81,7 @@ def test_cd1_estimate_matches_its_exact_expectation(cls):
     """3 data + 2 label units, 2 hidden units: the batch-mean CD-1 estimate over
     40,000 copies of one sample lies within 5 standard errors (each term is in
     [-1, 1], so s.e. <= 1/sqrt(n)) of the expectation over all h0 and v1."""
-    rule = _make(cls, init_weight_std=1.0)
+    rule = _make(cls, init_scale=1.0)
     rule.b_hidden[:] = [0.5, -0.3]
     rule.b_visible[:] = [0.2, -0.4, 0.1, 0.0, 0.3]
     v0 = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
@@ -109,7 +109,7 @@ def test_update_applies_decay_to_weights_only_and_anneals():
 
 def test_free_energy_readout_is_the_exact_class_posterior():
     """score_c - score_0 = log P(l_c | v) - log P(l_0 | v), by summing exp(-E) over all h."""
-    rule = _make(RBM, n_inputs=3, n_classes=3, hidden=3, init_weight_std=1.0,
+    rule = _make(RBM, n_inputs=3, n_classes=3, hidden=3, init_scale=1.0,
                  label_units_per_class=2)
     rule.b_visible[:] = np.linspace(-0.5, 0.5, rule.n_visible)
     rule.b_hidden[:] = [0.3, -0.2, 0.1]

@@ -102,7 +102,7 @@ def _hand_made_run(plastic):
 def test_weight_update_matches_rule_hand_made_spikes():
     from brian2 import nA
     dw, p, U0 = _hand_made_run(plastic=True)
-    step = float(p["eta"] / nA) * U0        # nA, positive dendrite -> potentiation
+    step = float(p["learning_rate"] / nA) * U0        # nA, positive dendrite -> potentiation
     np.testing.assert_allclose(dw, [0.0, step, step, 0.0], rtol=1e-9, atol=1e-15)
 
 

@@ -173,6 +173,47 @@ def test_rerun_from_provenance_is_bit_identical(tmp_path, uninterrupted):
     assert proc.returncode == 2 and "already exists" in proc.stderr
 
 
+def _own_npz(path):
+    data = _digits(n_train=300, n_test=60)
+    np.savez(path, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
+
+
+def test_rerun_finds_a_relative_dataset_path_from_another_directory(tmp_path):
+    """A user's .npz named relative to the training directory is found again from
+    elsewhere (by the absolute path the result recorded); a changed file is refused."""
+    (tmp_path / "project").mkdir()
+    _own_npz(tmp_path / "project" / "mine.npz")
+    proc = _cli("train", "bp", "--dataset", "mine.npz", "--hidden", "8", "--epochs", "1",
+                "--n-train", "100", "--n-test", "30", "--quiet", "--out", "run.nc",
+                cwd=tmp_path / "project")
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli("rerun", "project/run.nc", "--quiet", "--out", "again.nc", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _same_result(schema.read_result(tmp_path / "project" / "run.nc"),
+                 schema.read_result(tmp_path / "again.nc"))
+    data = np.load(tmp_path / "project" / "mine.npz")
+    np.savez(tmp_path / "project" / "mine.npz", **{**data, "x_train": data["x_train"][::-1]})
+    proc = _cli("rerun", "project/run.nc", "--quiet", "--out", "changed.nc", cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "mine.npz: MD5" in lines[0] and "differs" in lines[0]
+    assert not (tmp_path / "changed.nc").exists()
+
+
+def test_rerun_reads_parameters_by_their_former_names(tmp_path):
+    """Results written when the RBM's init_scale was init_weight_std re-run unchanged."""
+    import json
+    original = train("rbm", _digits(), epochs=1, hidden=(12,), seed=0, progress=False)
+    old = original.copy()
+    params = json.loads(old.attrs["parameters"])
+    params["init_weight_std"] = params.pop("init_scale")
+    old.attrs["parameters"] = json.dumps(params)
+    schema.write_result(old, tmp_path / "old.nc")
+    proc = _cli("rerun", "old.nc", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _same_result(original, schema.read_result(tmp_path / "old.rerun.nc"))
+
+
 @pytest.mark.parametrize("content", [None, b"not netcdf"])
 def test_rerun_needs_a_result_file(content, tmp_path):
     path = tmp_path / "bad.nc"

@@ -87,7 +87,7 @@ BOLTZMANN_PARAMETERS = ParameterSet((
               kind=str, choices=("binary", "bernoulli"),
               source="eCD code train_mnist.py line 21 and neusa/experimentLib.py lines 46-54 "
                      "(binarised MNIST)"),
-    Parameter("init_weight_std", 0.1, "standard deviation of the initial weights N(0, s^2); "
+    Parameter("init_scale", 0.1, "initial weights N(0, init_scale^2) (as the S2M's); "
               "biases start at 0", low=0.0, open_low=True,
               source="eCD code neusa/experimentLib.py lines 22-29, common.py line 39"),
     Parameter("readout_steps", 50, "alternating hidden/label updates of the gibbs readout",
@@ -166,7 +166,7 @@ class BoltzmannRule(LearningRule):
         self.n_hidden = self.hidden[0]
         self.n_label_units = self.n_classes * p["label_units_per_class"]
         self.n_visible = self.n_inputs + self.n_label_units
-        self.W = self.rng.normal(0.0, p["init_weight_std"], size=(self.n_hidden, self.n_visible))
+        self.W = self.rng.normal(0.0, p["init_scale"], size=(self.n_hidden, self.n_visible))
         self.b_visible = np.zeros(self.n_visible)
         self.b_hidden = np.zeros(self.n_hidden)
         # readout draws from its own stream, so evaluating never changes what is learned

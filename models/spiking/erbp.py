@@ -12,8 +12,8 @@ label neurons; hidden and output ("prediction") neurons with a somatic compartme
 error spikes; error neurons E+ and E- per class (leak-free, clipped at zero) that
 compare label and prediction spikes.  E+ - E- reaches each output neuron's dendrite
 one to one and each hidden neuron's dendrite through a fixed random matrix G.
-Each transmitted presynaptic spike changes its weight by
-``eta * dendrite_post`` if ``b_min < I_post < b_max`` (one addition, two comparisons),
+Each transmitted presynaptic spike changes its weight by ``eta * dendrite_post``
+(eta: ``learning_rate``) if ``b_min < I_post < b_max`` (one addition, two comparisons),
 except in the first ``t_settle`` of each sample.  E+ is excited by the label, so
 ``dendrite`` is proportional to label minus prediction and the update reduces the error.
 
@@ -104,7 +104,8 @@ PARAMETERS = ParameterSet((
               low=0.0, source=f"{T2}: w_E, w_L+- = +-90e-3 nA"),
     Parameter("b_min", -1.15, "lower edge of the boxcar gate on I_post", "nA", source=T2),
     Parameter("b_max", 1.15, "upper edge of the boxcar gate on I_post", "nA", source=T2),
-    Parameter("eta", 6e-4, "learning rate: dw = eta * dendrite per transmitted spike", "nA",
+    Parameter("learning_rate", 6e-4, "eta of the paper: dw = eta * dendrite per transmitted "
+              "spike", "nA",
               low=0.0, source=f"{T2}: eRBP+ 6e-4 (eRBP stochastic 1e-3)"),
     Parameter("p_release", 1.0, "probability that a plastic synapse transmits (and learns)",
               low=0.0, high=1.0, open_low=True,
@@ -214,7 +215,8 @@ class ERBPStochastic(_ERBPBase):
     parameters = PARAMETERS.extend(replace=(
         Parameter("noise_weight", 0.0, "Poisson noise weight sigma into the soma (times R)", "nA",
                   low=0.0, source=f"{T2}: 0 for the stochastic-synapse variant"),
-        Parameter("eta", 1e-3, "learning rate: dw = eta * dendrite per transmitted spike", "nA",
+        Parameter("learning_rate", 1e-3, "eta of the paper: dw = eta * dendrite per transmitted "
+                  "spike", "nA",
                   low=0.0, source=f"{T2}: 10e-4 for the stochastic-synapse variant"),
         Parameter("p_release", 0.45, "probability that a plastic synapse transmits (and learns)",
                   low=0.0, high=1.0, open_low=True,

@@ -254,7 +254,7 @@ def make_construct(lay: Layout, p: dict, n_slots: int, stochastic: bool):
         c_soma = R * tau_syn / (tau_syn - tau_soma) * (a_syn - a_soma)
         namespace = {
             "rates": rates, "n_inp": lay.n_inp, "data_refractory": p["data_refractory"],
-            "eta": p["eta"], "b_min": p["b_min"], "b_max": p["b_max"],
+            "eta": p["learning_rate"], "b_min": p["b_min"], "b_max": p["b_max"],
             "noise_kick": R * float(p["noise_weight"] / amp) * volt, "v_thresh": p["v_thresh"],
             **slots.namespace(defaultclock.dt),
         }
