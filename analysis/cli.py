@@ -33,7 +33,8 @@ def cmd_summary(args) -> int:
                                               confidence=args.confidence)]
     for res in rows:
         line = (f"{res['rule_a']} - {res['rule_b']} on {res['dataset']}: {res['mean_difference']:+.4f} "
-                f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}], d_z {res['effect_size_dz']:+.2f}, "
+                f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}] (bootstrap "
+                f"[{res['bootstrap_low']:+.4f}, {res['bootstrap_high']:+.4f}]), d_z {res['effect_size_dz']:+.2f}, "
                 f"paired t p={res['p_value']:.3g} (Holm {res['p_holm']:.3g})")
         if args.margin is not None:
             line += f", equivalence within {args.margin:g}: p={res['p_equivalence']:.3g}"
@@ -44,6 +45,7 @@ def cmd_summary(args) -> int:
     if args.comparisons_out:
         with atomic_output(args.comparisons_out, overwrite=args.overwrite) as tmp, open(tmp, "w", newline="") as fh:
             fields = ["rule_a", "rule_b", "dataset", "n_seeds", "mean_difference", "ci_low", "ci_high",
+                      "bootstrap_low", "bootstrap_high",
                       "effect_size_dz", "p_value", "p_holm", "margin", "p_equivalence", "p_equivalence_holm",
                       "variable"]
             writer = csv.DictWriter(fh, fieldnames=fields, restval="")

@@ -152,3 +152,16 @@ def test_comparisons_are_one_family_with_effect_sizes(combined):
     p = rows[0]["p_value"]
     assert rows[0]["p_holm"] == pytest.approx(min(1, 2 * p)) and rows[1]["p_holm"] == pytest.approx(min(1, 2 * p))
     assert rows[0]["p_equivalence_holm"] >= rows[0]["p_equivalence"]
+    # the bootstrap interval lies within the seeds' range and holds the mean
+    assert diff.min() <= rows[0]["bootstrap_low"] <= diff.mean() <= rows[0]["bootstrap_high"] <= diff.max()
+    assert rows[1]["bootstrap_low"] == pytest.approx(-rows[0]["bootstrap_high"])
+
+
+def test_bootstrap_interval_of_the_mean():
+    """Against resampling by hand: the percentile interval of 20,000 resampled means."""
+    values = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.5, 0.45])
+    low, high = statistics._bootstrap_interval(values, 0.9, resamples=20000)
+    means = np.random.default_rng(1).choice(values, (20000, len(values))).mean(axis=1)
+    assert low == pytest.approx(np.quantile(means, 0.05), abs=0.01)
+    assert high == pytest.approx(np.quantile(means, 0.95), abs=0.01)
+    assert statistics._bootstrap_interval(np.full(3, 0.2), 0.95) == (0.2, 0.2)
