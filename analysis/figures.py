@@ -106,7 +106,8 @@ def firing_rates(combined: xr.Dataset) -> plt.Figure:
     rules = _rules_with(combined, "firing_rate")
     if not rules:
         raise KeyError("firing_rate not recorded; no spiking rule among the runs")
-    fig, axes = plt.subplots(1, len(rules) + 1, figsize=(3.6 * (len(rules) + 1), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(rules) + 1, figsize=(3.6 * (len(rules) + 1), 4.0), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, rule in zip(axes[0], rules):
         rates = _runs(_last_epoch(combined["firing_rate"].sel(rule=rule)))
         rates = rates.dropna("population", how="all").dropna("run", how="all")
@@ -114,22 +115,33 @@ def firing_rates(combined: xr.Dataset) -> plt.Figure:
         for k, presentation in enumerate(rates.presentation.values):
             values = rates.sel(presentation=presentation)
             ax.bar(x + (k - 0.5) * 0.4, values.mean("run"), 0.4, yerr=_half_width(values, "run").fillna(0),
-                   capsize=2, label=f"{presentation} samples")
+                   capsize=2, color=colors[k], label=f"{presentation} samples")
         ax.set_xticks(x, [str(p) for p in rates.population.values], rotation=30)
         ax.set(title=rule, xlabel="population", ylabel="mean firing rate per neuron (Hz)")
-        ax.legend(fontsize="small")
     ax = axes[0][-1]
     events = _runs(_last_epoch(combined["synops_per_sample"].sel(rule=rules)).sel(presentation="train"))
     x = np.arange(len(rules))
     ax.bar(x - 0.2, events.mean("run"), 0.4, yerr=_half_width(events, "run").fillna(0), capsize=2,
-           label="synaptic events (spiking)")
+           color=colors[2], label="synaptic events (spiking)")
     if "rate_network_macs_per_sample" in combined:
         macs = _last_epoch(combined["rate_network_macs_per_sample"].sel(rule=rules)).max(["dataset", "seed"])
-        ax.bar(x + 0.2, macs, 0.4, label="multiply-accumulates (rate twin)")
+        ax.bar(x + 0.2, macs, 0.4, color=colors[3], label="multiply-accumulates (rate twin)")
     ax.set_xticks(x, rules, rotation=30)
     ax.set(yscale="log", title="work per training sample", ylabel="operations per sample (1)")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
+    return _legend_below(fig)
+
+
+def _legend_below(fig: plt.Figure) -> plt.Figure:
+    """One legend for all panels, below them, where it hides no bar or error bar."""
+    entries = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    ncol = max(1, min(len(entries), int(fig.get_figwidth() / 2.3)))
+    rows = -(-len(entries) // ncol)
+    fig.tight_layout(rect=(0, (0.15 + 0.2 * rows) / fig.get_figheight(), 1, 1))
+    fig.legend(entries.values(), entries.keys(), loc="lower center", ncol=ncol, fontsize="small",
+               frameon=False)
     return fig
 
 
@@ -161,9 +173,7 @@ def robustness(combined: xr.Dataset) -> plt.Figure:
                yerr=_half_width(values, "run").fillna(0), capsize=2, label=ROBUSTNESS[name])
     ax.set_xticks(np.arange(len(rules)), [str(r) for r in rules])
     ax.set(xlabel="rule", ylabel="test accuracy (fraction)", ylim=(0, 1))
-    ax.legend(fontsize="small", loc="lower right")
-    fig.tight_layout()
-    return fig
+    return _legend_below(fig)
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, *more_paths: str | os.PathLike,
