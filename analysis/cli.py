@@ -1,7 +1,9 @@
 """The ``bioprop`` command: the model commands of :mod:`bioprop.models.cli` plus the
-analyses of combined results (combine, summary, figure)."""
+analyses of combined results (combine, summary, figure) and of a trained network's
+spikes (spikes)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from bioprop.models import cli as model_cli
@@ -71,6 +73,47 @@ def cmd_figure(args) -> int:
     return 0
 
 
+def cmd_spikes(args) -> int:
+    from bioprop.models.files import check_output
+    from . import spikes
+    if not args.out.endswith(".nc"):
+        raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {args.out!r}")
+    outs = [args.out, *(args.figure or [])]
+    for path in outs:
+        check_output(path, overwrite=args.overwrite)     # before the run, not after
+    recording = spikes.record(args.result, args.samples, args.repeats, data_dir=args.data_dir,
+                              seed=args.seed)
+    cv = spikes.isi_cv(recording)
+    recording["isi_cv"], recording["isi_cv_n"] = cv.cv, cv.n.rename("isi_cv_n")
+    if args.repeats > 1:
+        fano = spikes.fano_factor(recording)
+        recording["fano_factor"], recording["fano_factor_n"] = fano.fano, fano.n
+    with atomic_output(args.out, overwrite=args.overwrite) as tmp:
+        recording.to_netcdf(tmp, engine=schema.ENGINE)
+    if args.figure:
+        figures.save_figure(figures.spike_raster(recording), *args.figure, overwrite=args.overwrite)
+    rates = recording.spike_population.to_series().value_counts()
+    seconds = recording.sizes["shown"] * recording.attrs["duration_s"]
+    for name, a, b in spikes._populations(recording):
+        line = (f"{name}: {rates.get(name, 0) / ((b - a) * seconds):.1f} Hz per neuron, ISI CV "
+                f"{float(recording.isi_cv.sel(population=name)):.2f}")
+        if "fano_factor" in recording:
+            line += f", Fano factor {float(recording.fano_factor.sel(population=name)):.2f}"
+        print(line)
+    print(f"wrote {', '.join(map(str, outs))}")
+    return 0
+
+
+def _samples(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected test sample indices, e.g. 0,1,2; got {text!r}")
+    return values
+
+
 def build_parser():
     parser, sub = model_cli.build_parser()
     combine = sub.add_parser("combine", help="combine result files along rule, dataset and seed",
@@ -104,6 +147,23 @@ def build_parser():
                         help="image file to write (.png, .pdf, .svg); repeat for several formats")
     figure.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     figure.set_defaults(func=cmd_figure)
+
+    spk = sub.add_parser("spikes", help="spike raster, rates, ISI CV and Fano factor of a trained network",
+                         description="Re-run a spiking result's trained network (its OUT.state.npz, kept "
+                                     "by `bioprop train --keep-state`) on chosen test samples with a "
+                                     "spike monitor on; write the spikes with ISI CV and Fano factor by "
+                                     "population (NetCDF) and a raster with population rates.")
+    spk.add_argument("result", help="result file of a spiking rule trained with --keep-state (.nc)")
+    spk.add_argument("--samples", type=_samples, default=[0, 1, 2],
+                     help="indices into the result's test subset (default 0,1,2)")
+    spk.add_argument("--repeats", type=model_cli._positive_int, default=1,
+                     help="presentations of each sample, with fresh noise (>= 2 for the Fano factor)")
+    spk.add_argument("--seed", type=model_cli._seed, default=0, help="seed of the recording's noise")
+    spk.add_argument("--data-dir", help="directory holding the dataset's files")
+    spk.add_argument("--out", required=True, help="spike file to write (.nc)")
+    spk.add_argument("--figure", action="append", help="raster image to write (.png, .pdf); repeatable")
+    spk.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    spk.set_defaults(func=cmd_spikes)
     return parser
 
 

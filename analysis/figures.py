@@ -176,6 +176,41 @@ def robustness(combined: xr.Dataset) -> plt.Figure:
     return _legend_below(fig)
 
 
+def spike_raster(spikes: xr.Dataset, bin_ms: float = 10.0) -> plt.Figure:
+    """A spike raster of a recording (:func:`bioprop.analysis.spikes.record`), one colour
+    per population, presentations separated by lines and labelled with sample and class;
+    below it each population's firing rate per neuron in bins of ``bin_ms``."""
+    from .spikes import _populations, population_rates
+    pops = _populations(spikes)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True,
+                                      gridspec_kw={"height_ratios": (3, 1.4)})
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    t, neuron = spikes.spike_time.values, spikes.spike_neuron.values
+    repeats = int(spikes.shown_repeat.max()) + 1 if spikes.sizes.get("shown") else 1
+    for k, (name, a, b) in enumerate(pops):
+        mine = (neuron >= a) & (neuron < b)
+        top.scatter(t[mine], neuron[mine], s=0.5, marker="|", color=colors[k % len(colors)],
+                    linewidths=0.5, rasterized=True)
+        top.plot([], [], color=colors[k % len(colors)], lw=3, label=name)   # a visible legend key
+        top.axhline(b - 0.5, color="0.8", lw=0.5)
+    rates = population_rates(spikes, bin_ms)
+    for k, name in enumerate(rates.population.values):
+        bottom.plot(rates.time, rates.sel(population=name), color=colors[k % len(colors)], lw=1)
+    for ax in (top, bottom):
+        for start in spikes.shown_start.values[1:]:
+            ax.axvline(start, color="k", lw=0.6, ls="--")
+    labels = top.secondary_xaxis("top")
+    labels.set_xticks(spikes.shown_start.values + spikes.attrs["duration_s"] / 2,
+                      [f"sample {s}\nclass {c}" + (f"\nrepeat {r}" if repeats > 1 else "")
+                       for s, c, r in zip(spikes.shown_sample.values, spikes.shown_label.values,
+                                          spikes.shown_repeat.values)], fontsize="x-small")
+    labels.tick_params(length=0)
+    top.set(ylabel="neuron (index in net)", ylim=(-0.5, pops[-1][2] - 0.5))
+    top.set_title(f"{spikes.attrs['rule']}: spikes of the trained network, learning off", pad=8)
+    bottom.set(xlabel="time (s)", ylabel=f"rate per neuron\n(Hz, {bin_ms:g} ms bins)")
+    return _legend_below(fig)
+
+
 def save_figure(fig: plt.Figure, path: str | os.PathLike, *more_paths: str | os.PathLike,
                 overwrite: bool = False) -> Path:
     """Save atomically (temporary file, then rename) to ``path`` and each of

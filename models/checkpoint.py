@@ -42,6 +42,13 @@ def checkpoint_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
+def state_path(out: str | os.PathLike) -> Path:
+    """Where the final state of result ``out`` is kept (``--keep-state``): ``OUT.state.npz``
+    beside it (``run.nc`` -> ``run.state.npz``)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".state.npz")
+
+
 # --------------------------------------------------------------------------- encoding
 
 def _walk_arrays(value, path, found) -> None:

@@ -12,10 +12,11 @@ checkpoint of the last finished epoch.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 
-from .errors import BiopropError, DatasetError, ParameterError
+from .errors import BiopropError, ParameterError
 from .params import parse_assignments
 
 
@@ -138,25 +139,27 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
                      overrides, device, label, expect_sources=()) -> int:
     """Train, write ``out`` atomically, then drop the checkpoint; the part of ``train``
     and ``rerun`` after their arguments are known.  ``args`` gives ``data_dir``,
-    ``overwrite``, ``resume``, ``on_fault`` and ``quiet``; ``expect_sources`` (a
+    ``overwrite``, ``resume``, ``keep_state``, ``on_fault`` and ``quiet``; ``expect_sources`` (a
     result's ``dataset_subset["sources"]``) are the files the data must match."""
     import warnings
 
     from . import schema
-    from .checkpoint import checkpoint_path
+    from .checkpoint import checkpoint_path, state_path
     from .files import check_output
     from .training import Interrupted, TrainingWarning, stop_on_signals, train
     if out.suffix != ".nc":
         raise ParameterError(f"--out must name a NetCDF file ending in .nc; got {str(out)!r}")
     check_output(out, overwrite=args.overwrite)  # before training, not after
+    if args.keep_state:
+        check_output(state_path(out), overwrite=args.overwrite)
     ckpt = checkpoint_path(out)
     if ckpt.exists() and not (args.resume or args.overwrite):
         raise ParameterError(f"checkpoint {ckpt} of an interrupted run exists; pass --resume to "
                              "continue it or --overwrite to start again")
-    from .datasets import load_dataset
+    from .datasets import check_same_files, load_dataset
     data = load_dataset(dataset, data_dir=args.data_dir, n_train=n_train, n_test=n_test, n_val=n_val,
                         seed=seed)
-    _check_same_files(expect_sources, data.subset.get("sources", []))
+    check_same_files(expect_sources, data.subset.get("sources", []))
     resumed = args.resume and ckpt.exists()
     with warnings.catch_warnings():
         # a fault under --on-fault warn is one line, like an error
@@ -171,6 +174,11 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
                                device=device, progress=not args.quiet, label=label, checkpoint=ckpt,
                                resume=args.resume, on_fault=args.on_fault)
                 schema.write_result(result, out, overwrite=args.overwrite)
+                if args.keep_state and ckpt.exists():
+                    os.replace(ckpt, state_path(out))   # the last epoch's state, atomically
+                elif args.keep_state:
+                    print(f"bioprop: warning: {rule} has no checkpointable state; {state_path(out)} "
+                          "not written", file=sys.stderr)
                 ckpt.unlink(missing_ok=True)
         except Interrupted as stop:
             kept = (f"; checkpoint {ckpt} kept: add --resume to continue" if ckpt.exists()
@@ -184,59 +192,25 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     return 0
 
 
-#: old name -> new name of parameters renamed to one name per idea across the rules, so
-#: that results written before the renaming can be re-run
-RENAMED_PARAMETERS = {"eta": "learning_rate", "init_weight_std": "init_scale"}
-
-
-def _check_same_files(expected, found):
-    """Refuse data whose files differ (by MD5) from those a result was trained on."""
-    have = {s["file"]: s["md5"] for s in found}
-    for source in expected:
-        md5 = have.get(source["file"])
-        if md5 is not None and md5 != source["md5"]:
-            raise DatasetError(f"{source['file']}: MD5 {md5} differs from {source['md5']}, the file "
-                               f"the result was trained on (then at {source.get('path', '?')})")
-
-
 def cmd_rerun(args) -> int:
     """Train again from a result's provenance attributes (rule, data subset, seed, sizes,
     parameters, device, epochs)."""
-    import json
     from pathlib import Path
 
     from . import schema
-    from .datasets import original_location
-    from .rules import get_rule
+    from .training import provenance
     source = schema.read_result(args.result)
-    attrs = source.attrs
-    rule_cls = get_rule(attrs["rule"])
-    overrides = {}
-    for name, entry in json.loads(attrs["parameters"]).items():
-        value, unit = entry["value"], entry["unit"]
-        # repr keeps every digit: the value parses back to the number the run used
-        overrides[RENAMED_PARAMETERS.get(name, name)] = f"{value!r} {unit}" if unit != "1" and value is not None else value
-    subset = json.loads(attrs["dataset_subset"])
-    sources = subset.get("sources", [])
-    device = None
-    if rule_cls.family == "spiking":
-        from .device import SETTINGS, DeviceConfig
-        saved = json.loads(attrs["device"])
-        # results written before the xoshiro generator existed drew from Brian2's
-        device = DeviceConfig.from_settings({"random": "mt19937",
-                                             **{k: saved[k] for k in SETTINGS if k in saved}})
+    run = provenance(source)
     versions = schema.package_versions()
-    changed = [f"{k} {attrs.get(k)} -> {v}" for k, v in versions.items() if attrs.get(k) != v]
+    changed = [f"{k} {source.attrs.get(k)} -> {v}" for k, v in versions.items() if source.attrs.get(k) != v]
     if changed:
         print(f"bioprop: note: versions differ from the original run ({'; '.join(changed)}); "
               "results may differ", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.result).with_name(Path(args.result).stem + ".rerun.nc")
     return _train_and_write(
-        args, out, rule=attrs["rule"], dataset=original_location(attrs["dataset"], sources),
-        n_train=subset["n_train"],
-        n_test=subset["n_test"], n_val=subset["n_val"], seed=int(attrs["seed"]),
-        hidden=tuple(json.loads(attrs["layer_sizes"])[1:-1]), epochs=int(source.sizes[schema.EPOCH]),
-        overrides=overrides, device=device, label=attrs.get("label"), expect_sources=sources)
+        args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
+        hidden=run["hidden"], epochs=run["epochs"], overrides=run["overrides"], device=run["device"],
+        label=run["label"], expect_sources=run["sources"])
 
 
 def cmd_clean_builds(args) -> int:
@@ -258,6 +232,8 @@ def _run_options(parser) -> None:
     parser.add_argument("--on-fault", choices=("stop", "warn"), default="stop",
                         help="at NaN/inf weights or state, or a silent or saturated spiking network: stop "
                              "with status 3 (default) or warn and train on")
+    parser.add_argument("--keep-state", action="store_true",
+                        help="keep the trained rule's final state as OUT.state.npz, for `bioprop spikes`")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

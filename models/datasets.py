@@ -548,6 +548,17 @@ def original_location(name: str, sources: list[dict]) -> str:
     return str(place) if place.exists() else name
 
 
+def check_same_files(expected: list[dict], found: list[dict]) -> None:
+    """Refuse data whose files differ (by MD5) from ``expected``, the ``sources`` of the
+    data a result was trained on."""
+    have = {s["file"]: s["md5"] for s in found}
+    for source in expected:
+        md5 = have.get(source["file"])
+        if md5 is not None and md5 != source["md5"]:
+            raise DatasetError(f"{source['file']}: MD5 {md5} differs from {source['md5']}, the file "
+                               f"the result was trained on (then at {source.get('path', '?')})")
+
+
 def list_datasets() -> list[dict]:
     """Registered datasets with their sizes and the directory they were found in (None if not all present).
 

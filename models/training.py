@@ -232,6 +232,71 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     return result
 
 
+#: old name -> new name of parameters renamed to one name per idea across the rules, so
+#: that results written before the renaming can be re-run
+RENAMED_PARAMETERS = {"eta": "learning_rate", "init_weight_std": "init_scale"}
+
+
+def provenance(result: xr.Dataset) -> dict:
+    """What a result records of the run that made it, as keyword arguments of
+    :func:`train` (``rule_name``, ``hidden``, ``epochs``, ``seed``, ``overrides``,
+    ``device``, ``label``) plus ``dataset`` (a registered name, or the path where a
+    user's data were found: :func:`bioprop.models.datasets.original_location`),
+    ``subset`` (``n_train``, ``n_test``, ``n_val``) and ``sources`` (the data files'
+    names and MD5s)."""
+    from .datasets import original_location
+    attrs = result.attrs
+    rule_cls = get_rule(attrs["rule"])
+    overrides = {}
+    for name, entry in json.loads(attrs["parameters"]).items():
+        value, unit = entry["value"], entry["unit"]
+        # repr keeps every digit: the value parses back to the number the run used
+        overrides[RENAMED_PARAMETERS.get(name, name)] = (
+            f"{value!r} {unit}" if unit != "1" and value is not None else value)
+    subset = json.loads(attrs["dataset_subset"])
+    sources = subset.get("sources", [])
+    device = None
+    if rule_cls.family == "spiking":
+        from .device import SETTINGS, DeviceConfig
+        saved = json.loads(attrs["device"])
+        # results written before the xoshiro generator existed drew from Brian2's
+        device = DeviceConfig.from_settings({"random": "mt19937",
+                                             **{k: saved[k] for k in SETTINGS if k in saved}})
+    return {"rule_name": attrs["rule"], "dataset": original_location(attrs["dataset"], sources),
+            "subset": {k: subset[k] for k in ("n_train", "n_test", "n_val")}, "sources": sources,
+            "seed": int(attrs["seed"]), "hidden": tuple(json.loads(attrs["layer_sizes"])[1:-1]),
+            "epochs": int(result.sizes[schema.EPOCH]), "overrides": overrides, "device": device,
+            "label": attrs.get("label")}
+
+
+def restore_trained(result_path: str | os.PathLike, data_dir=None):
+    """``(rule, data)``: the trained rule of a result, from the final state kept beside
+    it (``bioprop train --keep-state``: :func:`bioprop.models.checkpoint.state_path`),
+    and its data subset, loaded again and checked against the result's files."""
+    from .checkpoint import state_path
+    from .datasets import check_same_files, load_dataset
+    result = schema.read_result(result_path)
+    run = provenance(result)
+    path = state_path(result_path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no final state beside {result_path}; train with --keep-state "
+                              "to keep it")
+    data = load_dataset(run["dataset"], data_dir=data_dir, seed=run["seed"], **run["subset"])
+    check_same_files(run["sources"], data.subset.get("sources", []))
+    rule_cls = get_rule(run["rule_name"])
+    params = rule_cls.parameters.resolve(run["overrides"], rule=run["rule_name"])
+    device_info = {"family": rule_cls.family}
+    if run["device"] is not None:
+        device_info.update(vars(run["device"]))
+    identity = _identity(run["rule_name"], run["label"], data, run["seed"], run["hidden"],
+                         rule_cls.parameters.provenance(params), device_info)
+    meta, arrays = _load_checkpoint(path, identity, run["epochs"])
+    rule = rule_cls(n_inputs=data.x_train.shape[1], n_classes=data.n_classes, hidden=run["hidden"],
+                    params=params, seed=run["seed"], device=run["device"])
+    rule.load_state(meta["rule_state"], _prefixed(arrays, "rule/"))
+    return rule, data
+
+
 class _LoopState:
     """The training loop's own state, in the form :mod:`.checkpoint` stores."""
 

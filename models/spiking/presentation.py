@@ -393,6 +393,47 @@ class SlotPresentationRule(LearningRule):
         counts = shown.counts.reshape(len(x), r, -1).sum(axis=1)
         return Presentation(counts, shown.wall_seconds, r)
 
+    def record_spikes(self, x, repeats: int = 1, seed: int = 0) -> dict:
+        """Every spike of a test presentation of ``x`` (learning off), each sample shown
+        ``repeats`` times in a row (its :attr:`readout_slots` each time), for rasters,
+        ISI and count statistics.
+
+        Runs a runtime-device copy of the network with a ``SpikeMonitor`` on ``net``
+        (a few samples: no compile), so its noise differs from a standalone run's.
+        Returns ``times`` (s, from the start of the presentation) and ``neurons``
+        (indices into ``net``) of each spike, ``sample`` and ``repeat`` of each
+        presentation, its ``start`` time (s) and ``duration`` (s)."""
+        from brian2 import SpikeMonitor, ms
+        from ..device import DeviceConfig, build
+        if int(repeats) < 1:
+            raise ParameterError(f"repeats must be a positive integer; got {repeats!r}")
+        x = np.asarray(x)
+        shown = np.repeat(np.arange(len(x)), int(repeats))
+        r = int(self.readout_slots)
+        n_slots = len(shown) * r
+        construct = self.construct(n_slots)
+
+        def monitored():
+            network, handles = construct()
+            monitor = SpikeMonitor(handles["net"], name="spike_monitor")
+            network.add(monitor)
+            return network, {**handles, "spike_monitor": monitor}
+        dt_ms = self.device_config().dt_ms
+        slot = float(self.schedule.slot_duration(dt_ms * ms))
+        compiled = build(monitored, n_slots * self.schedule.slot_duration(dt_ms * ms),
+                         DeviceConfig(kind="runtime", dt_ms=dt_ms))
+        try:
+            slot_x = np.repeat(x[shown], r, axis=0)
+            run_args = dict(self.slot_inputs(slot_x, np.zeros(n_slots, int), learning=False))
+            run_args.update(self.state_run_args(False))
+            compiled.run(run_args, seed=int(seed))
+            times, neurons = compiled.get("spike_monitor.t"), compiled.get("spike_monitor.i")
+        finally:
+            compiled.cleanup()
+        return {"times": times, "neurons": neurons.astype(np.int64), "sample": shown,
+                "repeat": np.tile(np.arange(int(repeats)), len(x)),
+                "start": np.arange(len(shown)) * r * slot, "duration": r * slot}
+
     def population_counts(self, x) -> dict[str, np.ndarray]:
         """Spike counts per presentation of ``x`` with learning off: population name ->
         array (n_samples, n_neurons), e.g. to decode what a hidden layer represents."""
