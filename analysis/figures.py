@@ -176,12 +176,16 @@ def robustness(combined: xr.Dataset) -> plt.Figure:
     return _legend_below(fig)
 
 
-def spike_raster(spikes: xr.Dataset, bin_ms: float = 10.0) -> plt.Figure:
+def spike_raster(spikes: xr.Dataset, bin_ms: float | None = None) -> plt.Figure:
     """A spike raster of a recording (:func:`bioprop.analysis.spikes.record`), one colour
     per population, presentations separated by lines and labelled with sample and class;
-    below it each population's firing rate per neuron in bins of ``bin_ms``."""
+    below it each population's firing rate per neuron in bins of ``bin_ms`` (default:
+    10 ms, or longer for a recording of more than 150 such bins)."""
     from .spikes import _populations, population_rates
     pops = _populations(spikes)
+    if bin_ms is None:
+        total_ms = 1e3 * spikes.sizes["shown"] * spikes.attrs["duration_s"]
+        bin_ms = max(10.0, 10.0 * np.ceil(total_ms / 1500.0))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True,
                                       gridspec_kw={"height_ratios": (3, 1.4)})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

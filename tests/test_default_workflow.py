@@ -61,7 +61,14 @@ def test_default_workflow_end_to_end(tmp_path):
     assert len(list((results / "benchmarks").rglob("*.tsv"))) == len(runs)
 
     figures = sorted(results.rglob("*.png"))
-    assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness"}
+    spiking = [label for label, entry in DEFAULT["rules"].items()
+               if get_rule((entry or {}).get("rule", label)).family == "spiking"]
+    rasters = {f"{label}_seed{DEFAULT['seeds'][0]}" for label in spiking}
+    assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness"} | rasters
+    for raster in rasters:     # spikes of the input and of at least one layer above it
+        with xr.open_dataset(results / "digits" / "spikes" / f"{raster}.nc", engine="h5netcdf") as spikes:
+            assert len(set(spikes.spike_population.values)) >= 2, raster
+            assert "fano_factor" in spikes and "isi_cv" in spikes
     for figure in figures:
         assert figure.read_bytes()[:8] == PNG_SIGNATURE and figure.stat().st_size > 10_000, figure
         assert figure.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", figure   # the same figure as PDF
@@ -91,7 +98,7 @@ def test_default_workflow_end_to_end(tmp_path):
     assert _job_counts(_snakemake(tmp_path, "--dry-run")) == {
         "combine": 1, "summary": 1, "summary_table": 1, "figure_learning_curves": 1, "figure_alignment": 1,
         "figure_firing_rates": 1, "figure_robustness": 1, "all": 1}
-    figure_times = {figure: figure.stat().st_mtime_ns for figure in figures}
+    figure_times = {figure: figure.stat().st_mtime_ns for figure in figures if figure.stem not in rasters}
     _snakemake(tmp_path)
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
     assert all(figure.stat().st_mtime_ns > t for figure, t in figure_times.items())

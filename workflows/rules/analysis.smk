@@ -105,3 +105,27 @@ rule figure_robustness:
         "../envs/bioprop.yaml"
     shell:
         "bioprop figure robustness {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
+
+
+rule spikes:
+    input:
+        result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
+        state=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.state.npz",
+    output:
+        nc=RESULTS / "{dataset}" / "spikes" / "{rule}_seed{seed}.nc",
+        png=report(RESULTS / "{dataset}" / "spikes" / "{rule}_seed{seed}.png", caption="../report/spikes.rst",
+                   category="Spiking activity", subcategory="{dataset}",
+                   labels={"figure": "spike raster", "rule": "{rule}"}),
+        pdf=RESULTS / "{dataset}" / "spikes" / "{rule}_seed{seed}.pdf",
+    log:
+        RESULTS / "logs" / "{dataset}" / "spikes" / "{rule}_seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    params:
+        samples=",".join(map(str, config["spikes"]["samples"])),
+        repeats=config["spikes"]["repeats"],
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop spikes {input.result} --samples {params.samples} --repeats {params.repeats} "
+        "--out {output.nc} --figure {output.png} --figure {output.pdf} > {log} 2>&1"

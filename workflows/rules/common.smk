@@ -187,10 +187,20 @@ FIGURES = [kind for kind, wanted in {
 }.items() if wanted]
 
 
+def label_pattern(family):
+    """A regular expression matching exactly the run labels of rule family ``family``
+    (one that matches nothing where there are none)."""
+    labels = [label for label in RULES if get_rule(RULE_OF[label]).family == family]
+    return "|".join(map(re.escape, labels)) or "(?!)"
+
+
+SPIKE_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
+
+
 # The speed benchmark of the spiking rules (rules spiking_speed, benchmarks in
 # benchmark.smk): its measures, the spiking run labels it times, their options.
 SPEED_MEASURES = ["standalone", "runtime", "threads", "parallel"]
-SPEED_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
+SPEED_LABELS = SPIKE_LABELS
 
 
 def speed_arguments(wildcards):

@@ -1,12 +1,13 @@
 rule train:
     output:
-        RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
+        result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
     log:
         RESULTS / "logs" / "{dataset}" / "{rule}" / "seed{seed}.log",
     benchmark:
         RESULTS / "benchmarks" / "{dataset}" / "{rule}" / "seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
+        rule=label_pattern("rate"),
     params:
         rule=lambda wildcards: RULE_OF[wildcards.rule],
         args=train_arguments,
@@ -19,4 +20,17 @@ rule train:
     # --resume: a job killed mid-run continues from its last epoch's checkpoint
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} "
-        "--resume --out {output} > {log} 2>&1"
+        "--resume --out {output.result} > {log} 2>&1"
+
+
+# a spiking run also keeps its trained state, for its spike raster (rule spikes)
+use rule train as train_spiking with:
+    output:
+        result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
+        state=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.state.npz",
+    wildcard_constraints:
+        seed=r"\d+",
+        rule=label_pattern("spiking"),
+    params:
+        rule=lambda wildcards: RULE_OF[wildcards.rule],
+        args=lambda wildcards, threads: train_arguments(wildcards, threads) + " --keep-state",
