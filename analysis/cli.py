@@ -58,7 +58,8 @@ def cmd_summary(args) -> int:
 
 #: kind -> figure function (the workflow's figure rules name these kinds)
 FIGURES = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves,
-           "firing-rates": figures.firing_rates, "robustness": figures.robustness}
+           "firing-rates": figures.firing_rates, "robustness": figures.robustness,
+           "sweeps": figures.sweeps}
 
 
 def cmd_figure(args) -> int:
@@ -139,7 +140,7 @@ def build_parser():
     summary.set_defaults(func=cmd_summary)
 
     figure = sub.add_parser("figure", help="draw a figure from combined results",
-                            description="Draw learning curves, alignment-to-backprop curves, firing rates "
+                            description="Draw learning curves, alignment-to-backprop curves, firing rates, parameter sweeps "
                                         "of spiking rules, or robustness to quantization and pruning.")
     figure.add_argument("kind", choices=tuple(FIGURES), help="which figure")
     figure.add_argument("combined", help="file written by `bioprop combine`")

@@ -1,6 +1,7 @@
 """Figures from combined results: learning curves, alignment to backprop, firing
 rates and synaptic events of spiking rules, robustness to weight quantization
-and pruning.
+and pruning, accuracy against swept parameters and work per sample, and spike
+rasters of a trained network.
 
 Each function takes a combined Dataset (:func:`bioprop.analysis.results.combine_runs`)
 and returns a Matplotlib Figure; :func:`save_figure` writes it atomically.  Bands
@@ -173,6 +174,93 @@ def robustness(combined: xr.Dataset) -> plt.Figure:
                yerr=_half_width(values, "run").fillna(0), capsize=2, label=ROBUSTNESS[name])
     ax.set_xticks(np.arange(len(rules)), [str(r) for r in rules])
     ax.set(xlabel="rule", ylabel="test accuracy (fraction)", ylim=(0, 1))
+    return _legend_below(fig)
+
+
+def _sweep_points(labels) -> dict[tuple[str, str], dict[str, list[tuple[str, str]]]]:
+    """Run labels of parameter studies (``BASE+name=value[+other=v]``, the workflow's
+    ``sweep:``) grouped as ``{(base, name): {other settings: [(value, label)]}}``."""
+    groups: dict = {}
+    for label in map(str, labels):
+        base, *parts = label.split("+")
+        point = dict(part.partition("=")[::2] for part in parts if "=" in part)
+        for name, value in point.items():
+            others = "+".join(f"{k}={v}" for k, v in point.items() if k != name)
+            groups.setdefault((base, name), {}).setdefault(others, []).append((value, label))
+    return groups
+
+
+def _sweep_x(name: str, values: list[str]) -> tuple[np.ndarray, list[str] | None]:
+    """Positions of swept values: numbers as they are, hidden sizes ``200-200`` as the
+    total of hidden units, anything else one slot each (with its tick labels)."""
+    try:
+        if name == "hidden":
+            return np.array([sum(int(v) for v in value.split("-")) for value in values], float), None
+        return np.array([float(value) for value in values]), None
+    except ValueError:
+        return np.arange(len(values), dtype=float), list(values)
+
+
+def _final(combined: xr.Dataset, name: str, labels: list[str]) -> xr.DataArray:
+    values = combined[name].sel(rule=labels)
+    return _runs(_last_epoch(values) if "epoch" in values.dims else values)
+
+
+def sweeps(combined: xr.Dataset) -> plt.Figure:
+    """Accuracy against each swept parameter (the workflow's ``sweep:`` labels
+    ``BASE+name=value``): one panel per study, test accuracy at the last epoch and,
+    where recorded, the accuracy after weight rounding and after pruning (the S2M
+    paper's Figs. 6-7 as curves); with a ``hidden`` sweep, a last panel of accuracy
+    against work per training sample: synaptic events of spiking runs and
+    multiply-accumulates of rate runs (the eRBP paper's Fig. 5).  Means over seeds
+    with 95% t-intervals."""
+    groups = _sweep_points(combined.rule.values)
+    if not groups:
+        raise KeyError("no parameter study among the runs: labels LABEL+name=value come from "
+                       "a rule's sweep: in the workflow config")
+    sized = [key for key in groups if key[1] == "hidden"]
+    n = len(groups) + bool(sized)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    for ax, ((base, name), series) in zip(axes[0], groups.items()):
+        for k, (others, points) in enumerate(series.items()):
+            x, ticks = _sweep_x(name, [value for value, _ in points])
+            order = np.argsort(x)
+            labels = [points[i][1] for i in order]
+            for j, variable in enumerate(v for v in ROBUSTNESS if v in combined):
+                values = _final(combined, variable, labels)
+                if not bool(values.notnull().any()):
+                    continue
+                tag = ", ".join(t for t in (others, ROBUSTNESS[variable] if j else "") if t)
+                ax.errorbar(x[order], values.mean("run"), yerr=_half_width(values, "run").fillna(0),
+                            marker="os^v"[j], ls="-" if not j else "--", capsize=2,
+                            label=f"{base}" + (f" ({tag})" if tag else ""))
+            if ticks is not None:
+                ax.set_xticks(x, ticks)
+        unit = "hidden units, total" if name == "hidden" else "as in bioprop params"
+        ax.set(title=f"{base}: {name}", xlabel=f"{name} ({unit})", ylabel="test accuracy (fraction)")
+        ax.grid(alpha=0.3)
+    if sized:
+        ax = axes[0][-1]
+        for base, name in sized:
+            points = [p for pts in groups[(base, name)].values() for p in pts]
+            labels = [label for _, label in points]
+            spiking = "synops_per_sample" in combined and bool(
+                combined["synops_per_sample"].sel(rule=labels).notnull().any())
+            if spiking:
+                work = _final(combined, "synops_per_sample", labels).sel(presentation="train").mean("run")
+            elif "rate_network_macs_per_sample" in combined:
+                work = _final(combined, "rate_network_macs_per_sample", labels).mean("run")
+            else:
+                continue
+            accuracy = _final(combined, "test_accuracy", labels)
+            order = np.argsort(work.values)
+            ax.errorbar(work.values[order], accuracy.mean("run").values[order],
+                        yerr=_half_width(accuracy, "run").fillna(0).values[order], capsize=2,
+                        marker="o" if spiking else "s", ls="-" if spiking else "--",
+                        label=f"{base} ({'synaptic events' if spiking else 'multiply-accumulates'})")
+        ax.set(xscale="log", title="accuracy against work per sample",
+               xlabel="operations per training sample (1)", ylabel="test accuracy (fraction)")
+        ax.grid(alpha=0.3)
     return _legend_below(fig)
 
 

@@ -285,6 +285,18 @@ def spiking_records(*, firing_rate_hz, synops_per_sample, wall_ms_per_sample,
     }
 
 
+def rate_macs_record(layer_sizes) -> dict[str, tuple[tuple[str, ...], Any, dict]]:
+    """Multiply-accumulates per training sample of a rate network of ``layer_sizes``,
+    forward and backward (2 sum_l n_l n_(l+1)): recorded by the rate rules for their
+    own network and by eRBP for its rate twin, so that accuracy can be set against
+    work per sample (Neftci et al. 2017, Fig. 5)."""
+    sizes = [int(n) for n in layer_sizes]
+    macs = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return {"rate_network_macs_per_sample": ((), float(macs), {
+        "units": "1", "long_name": "multiply-accumulates per sample of the (equivalent) rate "
+        "network, forward and backward: 2 * sum_l n_l n_(l+1)"})}
+
+
 def json_attr(ds: xr.Dataset, name: str) -> Any:
     """Decode one of the JSON attributes (``parameters``, ``device``, ...)."""
     return json.loads(ds.attrs[name])

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas
 
+from .. import schema
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
 from ..rules import EpochResult, LearningRule
@@ -482,6 +483,9 @@ class RateRule(LearningRule):
         out = [self.net.forward(x[s:s + 4096]).output[:, :self.n_classes].argmax(axis=1)
                for s in range(0, len(x), 4096)]
         return np.concatenate(out) if out else np.empty(0, np.int64)
+
+    def evaluate(self, x):
+        return self.predict(x), schema.rate_macs_record(self.layer_sizes)
 
     def weights(self) -> list[np.ndarray]:
         return [w.copy() for w in self.net.W]

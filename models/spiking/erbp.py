@@ -58,6 +58,7 @@ from __future__ import annotations
 import numpy as np
 from brian2 import Hz, amp, nA
 
+from .. import schema
 from ..encoding import escape_noise_rates
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
@@ -151,8 +152,6 @@ class _ERBPBase(SlotPresentationRule):
             self.w[lay.syn_plastic] = grid.nearest(self.w[lay.syn_plastic])
         self.populations = lay.populations()
         self.out_degree = netmod.out_degree(lay, p["p_release"])
-        sizes = self.layer_sizes
-        self.macs = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
     # ------------------------------------------------------------------ the network
     def construct(self, n_slots):
@@ -186,9 +185,7 @@ class _ERBPBase(SlotPresentationRule):
         return np.argmax(counts[:, o0:o1], axis=1)   # ties -> lowest index
 
     def extra_records(self):
-        return {"rate_network_macs_per_sample": ((), float(self.macs), {
-            "units": "1", "long_name": "multiply-accumulates per sample of the equivalent "
-            "rate network, forward and backward: 2 * sum_l n_l n_(l+1)"})}
+        return schema.rate_macs_record(self.layer_sizes)
 
     def weights(self):
         return [(self.w[sl].reshape(n_pre, n_post).T * amp / nA)

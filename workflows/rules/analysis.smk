@@ -107,6 +107,21 @@ rule figure_robustness:
         "bioprop figure robustness {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
+rule figure_sweeps:
+    input:
+        RESULTS / "{dataset}" / "combined.nc",
+    output:
+        png=report(RESULTS / "{dataset}" / "sweeps.png", caption="../report/sweeps.rst",
+                   category="Parameter studies", subcategory="{dataset}", labels={"figure": "sweeps"}),
+        pdf=RESULTS / "{dataset}" / "sweeps.pdf",
+    log:
+        RESULTS / "logs" / "{dataset}" / "sweeps.log",
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop figure sweeps {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
+
+
 rule spikes:
     input:
         result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",

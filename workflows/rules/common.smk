@@ -38,12 +38,23 @@ if _problem:  # raised here, not in the function, so Snakemake shows no stack
 validate(config, str(SCHEMA))  # passes (checked above); sets the schema's defaults
 
 
+def hidden_sizes(value):
+    """Hidden layer sizes from a sweep value (``200`` or ``"200,200"``), or None."""
+    try:
+        sizes = [int(part) for part in str(value).split(",")]
+    except ValueError:
+        return None
+    return sizes if sizes and min(sizes) >= 1 and not isinstance(value, (bool, float)) else None
+
+
 def expand_sweeps(rules):
     """The config's run labels with every ``sweep:`` expanded: a label with sweep
     {name: [a, b]} becomes the labels LABEL+name=a and LABEL+name=b, each running
     the label's registered learning rule with that value set (for several names, the
-    product of their lists)."""
-    expanded = {}
+    product of their lists).  The name ``hidden`` sweeps the hidden layer sizes
+    (``200`` or ``"200,200"``; label LABEL+hidden=200-200).  Returns the labels and
+    the problems found (one line each)."""
+    expanded, problems = {}, []
     for label, settings in rules.items():
         sweep = (settings or {}).get("sweep")
         if not sweep:
@@ -52,15 +63,25 @@ def expand_sweeps(rules):
         names = sorted(sweep)
         for values in itertools.product(*(sweep[name] for name in names)):
             point = dict(zip(names, values))
-            # a label holds no spaces or unit operators: "5 ms" -> 5ms
-            suffix = "+".join(f"{name}={re.sub(r'[^A-Za-z0-9._-]', '', str(value))}" for name, value in point.items())
-            expanded[f"{label}+{suffix}"] = {**{k: v for k, v in settings.items() if k != "sweep"},
-                                             "rule": settings.get("rule", label),
-                                             "set": {**(settings.get("set") or {}), **point}}
-    return expanded
+            # a label holds no spaces or unit operators: "5 ms" -> 5ms, "200,200" -> 200-200
+            suffix = "+".join(f"{name}={re.sub(r'[^A-Za-z0-9._-]', '', str(value).replace(',', '-'))}"
+                              for name, value in point.items())
+            entry = {**{k: v for k, v in settings.items() if k != "sweep"},
+                     "rule": settings.get("rule", label)}
+            if "hidden" in point:
+                entry["hidden"] = hidden_sizes(point.pop("hidden"))
+                if entry["hidden"] is None:
+                    problems.append(f"config rules.{label}.sweep.hidden: {values[names.index('hidden')]!r} "
+                                    "is not a hidden layer size (a positive integer, or sizes input side "
+                                    "first as a string, e.g. '200,200')")
+            entry["set"] = {**(settings.get("set") or {}), **point}
+            expanded[f"{label}+{suffix}"] = entry
+    return expanded, problems
 
 
-config["rules"] = expand_sweeps(config["rules"])
+config["rules"], _problems = expand_sweeps(config["rules"])
+if _problems:
+    raise WorkflowError(_problems[0])
 
 RESULTS = Path(config["results"])
 DATASETS = list(config["datasets"])
@@ -184,6 +205,7 @@ FIGURES = [kind for kind, wanted in {
     "firing-rates": any(get_rule(RULE_OF[label]).family == "spiking" for label in RULES),
     "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
                       for name in ("weight_bits", "prune_fraction")),
+    "sweeps": any("+" in label for label in RULES),
 }.items() if wanted]
 
 
