@@ -165,3 +165,49 @@ def test_bootstrap_interval_of_the_mean():
     assert low == pytest.approx(np.quantile(means, 0.05), abs=0.01)
     assert high == pytest.approx(np.quantile(means, 0.95), abs=0.01)
     assert statistics._bootstrap_interval(np.full(3, 0.2), 0.95) == (0.2, 0.2)
+
+
+def _write_sweep_point(tmp_path, label, seed, accuracy, *, synops=None, macs=None, final=None):
+    """A one-epoch run labelled ``label`` (e.g. erbp+hidden=10) with its work per sample."""
+    variables = {}
+    if synops is not None:
+        variables.update({name: (("epoch",) + dims, np.asarray(values)[None], attrs) for name, (dims, values, attrs)
+                          in schema.spiking_records(firing_rate_hz=[[1.0], [1.0]], synops_per_sample=[synops, 1.0],
+                                                    wall_ms_per_sample=[1.0, 1.0], device_kind="runtime").items()})
+    if macs is not None:
+        (dims, value, attrs), = schema.rate_macs_record((64, macs, 10)).values()
+        variables["rate_network_macs_per_sample"] = (("epoch",), [value], attrs)
+    ds = schema.make_result(
+        rule=label.partition("+")[0], label=label, dataset="digits", dataset_subset={}, seed=seed,
+        layer_sizes=(64, 8, 10), parameters_json=json.dumps({}), device={"family": "x"},
+        train_accuracy=[accuracy], test_accuracy=[accuracy], epoch_variables=variables, final_variables=final,
+        wall_clock_seconds=1.0, coords=schema.spiking_coordinates(["hidden"]) if synops is not None else None)
+    return schema.write_result(ds, tmp_path / f"{label}-{seed}.nc")
+
+
+def test_sweep_figure_plots_accuracy_against_the_swept_value_and_work(tmp_path, combined):
+    paths = []
+    for seed in range(2):
+        for hidden, acc in ((20, 0.6), (10, 0.5)):
+            paths.append(_write_sweep_point(tmp_path, f"erbp+hidden={hidden}", seed, acc + 0.1 * seed,
+                                            synops=1000.0 * hidden))
+            paths.append(_write_sweep_point(tmp_path, f"bp+hidden={hidden}", seed, acc + 0.2, macs=hidden))
+        pruned = {"pruned_test_accuracy": ((), 0.3, {"units": "1", "long_name": "p"})}
+        paths.append(_write_sweep_point(tmp_path, "s2m+prune_fraction=0.5", seed, 0.5, final=pruned))
+        paths.append(_write_sweep_point(tmp_path, "s2m+prune_fraction=0.25", seed, 0.6, final=pruned))
+    fig = figures.sweeps(results.combine_runs(paths))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["bp: hidden", "erbp: hidden", "s2m: prune_fraction", "accuracy against work per sample"]
+
+    def points(ax, k=0):
+        return ax.containers[k].lines[0].get_xydata()
+    np.testing.assert_allclose(points(fig.axes[1]), [[10, 0.55], [20, 0.65]])   # sorted by size
+    np.testing.assert_allclose(points(fig.axes[2], 0), [[0.25, 0.6], [0.5, 0.5]])
+    np.testing.assert_allclose(points(fig.axes[2], 1), [[0.25, 0.3], [0.5, 0.3]])   # after pruning
+    work = fig.axes[3]
+    macs = 2 * (64 * np.array([10, 20]) + np.array([10, 20]) * 10)
+    np.testing.assert_allclose(points(work, 0), np.c_[macs, [0.7, 0.8]])           # multiply-accumulates
+    np.testing.assert_allclose(points(work, 1), [[10000, 0.55], [20000, 0.65]])    # synaptic events
+    assert work.get_xscale() == "log"
+    with pytest.raises(KeyError, match="no parameter study"):
+        figures.sweeps(combined)

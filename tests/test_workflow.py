@@ -112,6 +112,19 @@ def test_sweep_expands_into_one_run_label_per_value(tmp_path):
     assert bad.returncode != 0 and "config rules.fa+learning_rate=-1: " in bad.stdout + bad.stderr
 
 
+def test_sweep_of_hidden_sizes_sets_the_layers(tmp_path):
+    proc = _snakemake(tmp_path, _config(tmp_path, rules={"bp": {"sweep": {"hidden": [8, "8,4"]}}}, compare=[]),
+                      "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "--label bp+hidden=8 " in proc.stdout and "--label bp+hidden=8-4 " in proc.stdout
+    assert "--hidden 8 " in proc.stdout and "--hidden 8,4 " in proc.stdout and "sweeps.png" in proc.stdout
+    bad = _snakemake(tmp_path, _config(tmp_path, rules={"bp": {"sweep": {"hidden": ["8,x"]}}}, compare=[]),
+                     "--dry-run")
+    output = bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "config rules.bp.sweep.hidden: '8,x' is not a hidden layer size" in output
+    assert "Traceback" not in output and not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_killed_run_restarts_without_redoing_finished_jobs_and_parallel_equals_serial(tmp_path):
     import os
