@@ -16,8 +16,9 @@ from .results import combine_runs
 
 
 def cmd_combine(args) -> int:
-    combined = combine_runs(args.runs)
-    schema.write_combined(combined, args.out, overwrite=args.overwrite)
+    # lazily: each run is read from disk while the combined file is written
+    with combine_runs(args.runs, lazy=True) as combined:
+        schema.write_combined(combined, args.out, overwrite=args.overwrite)
     print(f"combined {len(args.runs)} runs ({', '.join(map(str, combined.rule.values))}) into {args.out}")
     return 0
 

@@ -33,21 +33,51 @@ def as_run(ds: xr.Dataset) -> xr.Dataset:
     return run
 
 
-def combine_runs(paths: Iterable[str | os.PathLike]) -> xr.Dataset:
+def _run_key(path) -> tuple[str, str, int]:
+    """(label, dataset, seed) of a result file, from its attributes alone."""
+    try:
+        with xr.open_dataset(path, engine=schema.ENGINE) as ds:
+            attrs = dict(ds.attrs)
+    except (OSError, ValueError) as err:
+        raise ResultError(f"cannot read result {path}: {err}") from None
+    try:
+        return attrs.get("label", attrs["rule"]), attrs["dataset"], int(attrs["seed"])
+    except KeyError as err:
+        raise ResultError(f"result {path} lacks the global attribute {err}") from None
+
+
+def _prepared(ds: xr.Dataset) -> xr.Dataset:
+    schema.validate(ds)
+    return as_run(ds)
+
+
+def combine_runs(paths: Iterable[str | os.PathLike], *, lazy: bool = False) -> xr.Dataset:
     """Open result files and combine them along ``rule``, ``dataset`` and ``seed``.
 
     Runs with different numbers of epochs are padded with NaN.  Two files
     describing the same (rule, dataset, seed) are an error, not silently merged.
+    With ``lazy`` the files are opened with ``xarray.open_mfdataset`` and the
+    values stay on disk (dask arrays, one chunk per run) until used or written,
+    so that a study of hundreds of runs is combined without holding them all in
+    memory; the files must stay in place while the result is in use.
     """
-    runs = [as_run(schema.read_result(p)) for p in paths]
-    if not runs:
+    paths = list(paths)
+    if not paths:
         raise ResultError("no result files to combine")
-    keys = [(r.rule.item(), r.dataset.item(), r.seed.item()) for r in runs]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ResultError(f"no result file at {path}")
+    keys = [_run_key(p) for p in paths]
     duplicates = {k for k in keys if keys.count(k) > 1}
     if duplicates:
         raise ResultError(f"several result files for the same (rule, dataset, seed): {sorted(duplicates)}")
-    combined = xr.combine_by_coords(runs, data_vars="all", coords="different", compat="no_conflicts",
-                                  combine_attrs="drop_conflicts", join="outer")
+    options = dict(data_vars="all", coords="different", compat="no_conflicts",
+                   combine_attrs="drop_conflicts", join="outer")
+    if lazy:
+        combined = xr.open_mfdataset(paths, engine=schema.ENGINE, preprocess=_prepared,
+                                     combine="by_coords", **options)
+    else:
+        combined = xr.combine_by_coords([as_run(schema.read_result(p)) for p in paths], **options)
     combined.attrs.update(title="combined bioprop runs", history="combined by bioprop.analysis.results")
     return combined
 

@@ -211,3 +211,18 @@ def test_sweep_figure_plots_accuracy_against_the_swept_value_and_work(tmp_path, 
     assert work.get_xscale() == "log"
     with pytest.raises(KeyError, match="no parameter study"):
         figures.sweeps(combined)
+
+
+def test_lazy_combination_equals_the_eager_one(tmp_path):
+    """open_mfdataset keeps the values on disk (dask) and gives the same Dataset."""
+    paths = [_write(tmp_path, rule, seed, [0.5, 0.6 + 0.01 * seed]) for rule in ("bp", "fa") for seed in range(3)]
+    paths.append(_write(tmp_path, "dfa", 0, [0.3, 0.5, 0.6]))
+    eager = results.combine_runs(paths)
+    with results.combine_runs(paths, lazy=True) as lazy:
+        assert lazy["test_accuracy"].chunks is not None           # not loaded yet
+        xr.testing.assert_identical(lazy.load(), eager)
+    with pytest.raises(ResultError, match="same"):
+        results.combine_runs([paths[0], paths[0]], lazy=True)
+    (tmp_path / "broken.nc").write_bytes(b"not netcdf")
+    with pytest.raises(ResultError, match="broken.nc"):
+        results.combine_runs([paths[0], tmp_path / "broken.nc"], lazy=True)
