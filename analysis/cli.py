@@ -60,7 +60,7 @@ def cmd_summary(args) -> int:
 #: kind -> figure function (the workflow's figure rules name these kinds)
 FIGURES = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves,
            "firing-rates": figures.firing_rates, "robustness": figures.robustness,
-           "sweeps": figures.sweeps}
+           "sweeps": figures.sweeps, "sparsity": figures.sparsity}
 
 
 def cmd_figure(args) -> int:

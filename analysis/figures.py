@@ -146,6 +146,28 @@ def _legend_below(fig: plt.Figure) -> plt.Figure:
     return fig
 
 
+def sparsity(combined: xr.Dataset, variable: str = "sparseness") -> plt.Figure:
+    """Population sparseness of the spiking rules' test presentations over training:
+    one panel per rule, one line per population (mean over seeds with its band);
+    ``variable="active_fraction"`` draws the fraction of neurons active per sample."""
+    rules = _rules_with(combined, variable)
+    if not rules:
+        raise KeyError(f"{variable} not recorded; no spiking rule among the runs")
+    fig, axes = plt.subplots(1, len(rules), figsize=(4.2 * len(rules), 3.6), squeeze=False, sharey=True)
+    for ax, rule in zip(axes[0], rules):
+        values = combined[variable].sel(rule=rule, presentation="test").mean("dataset")
+        for population in values.population.values:
+            curves = values.sel(population=population).dropna("seed", how="all")
+            if curves.sizes["seed"] and bool(np.isfinite(curves).any()):
+                _mean_band(ax, curves, str(population))
+        ax.set(title=rule, xlabel="epoch (passes over the training set)", ylim=(0, 1),
+               ylabel=("population sparseness (Vinje-Gallant)" if variable == "sparseness"
+                       else variable.replace("_", " ")) + " (1)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    return _legend_below(fig)
+
+
 #: robustness variables of a run, in the order of the experiments
 ROBUSTNESS = {"test_accuracy": "trained", "quantized_test_accuracy": "weights rounded",
               "pruned_test_accuracy_before_relearning": "pruned",

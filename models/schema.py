@@ -266,13 +266,27 @@ def spiking_coordinates(population_names) -> dict[str, tuple[Any, dict]]:
 
 
 def spiking_records(*, firing_rate_hz, synops_per_sample, wall_ms_per_sample,
-                    device_kind: str) -> dict[str, tuple[tuple[str, ...], Any, dict]]:
+                    device_kind: str, sparseness=None,
+                    active_fraction=None) -> dict[str, tuple[tuple[str, ...], Any, dict]]:
     """One epoch's records of a spiking rule, for the training and the test presentation.
 
     firing_rate_hz : ``(2, n_populations)`` mean rate per neuron of each population;
-    synops_per_sample, wall_ms_per_sample : ``(2,)``; row/entry 0 = train, 1 = test.
+    synops_per_sample, wall_ms_per_sample : ``(2,)``; row/entry 0 = train, 1 = test;
+    sparseness, active_fraction : ``(2, n_populations)``, optional
+    (:func:`population_sparseness`).
     """
-    return {
+    optional = {}
+    if sparseness is not None:
+        optional["sparseness"] = ((PRESENTATION, POPULATION), np.asarray(sparseness, float), {
+            "units": "1", "long_name": "population sparseness of the spike counts per sample",
+            "definition": "Vinje and Gallant 2000: (1 - mean(r)^2 / mean(r^2)) / (1 - 1/N) over "
+                          "the N neurons of the population, mean over samples that evoked a spike; "
+                          "0 = all alike, 1 = one neuron active"})
+    if active_fraction is not None:
+        optional["active_fraction"] = ((PRESENTATION, POPULATION), np.asarray(active_fraction, float), {
+            "units": "1", "long_name": "fraction of the population's neurons that spiked during a "
+                                       "sample, mean over samples"})
+    return {**optional,
         "firing_rate": ((PRESENTATION, POPULATION), np.asarray(firing_rate_hz, float), {
             "units": "Hz", "long_name": "mean firing rate per neuron by population"}),
         "synops_per_sample": ((PRESENTATION,), np.asarray(synops_per_sample, float), {
@@ -283,6 +297,23 @@ def spiking_records(*, firing_rate_hz, synops_per_sample, wall_ms_per_sample,
             "units": "ms", "long_name": "wall-clock time per sample presentation",
             "device": device_kind}),
     }
+
+
+def population_sparseness(counts: np.ndarray) -> tuple[float, float]:
+    """``(sparseness, active_fraction)`` of spike counts ``(n_samples, n_neurons)``: the
+    Vinje-Gallant population sparseness averaged over samples with at least one spike
+    (NaN for one neuron or no spike at all), and the mean fraction of neurons that
+    spiked at least once."""
+    counts = np.asarray(counts, float)
+    if not counts.size:
+        return float("nan"), float("nan")
+    active = float(np.mean(counts > 0))
+    n = counts.shape[1]
+    spiking = counts[counts.sum(axis=1) > 0]
+    if n < 2 or not len(spiking):
+        return float("nan"), active
+    ratio = spiking.mean(axis=1) ** 2 / np.mean(spiking ** 2, axis=1)
+    return float(np.mean((1.0 - ratio) / (1.0 - 1.0 / n))), active
 
 
 def rate_macs_record(layer_sizes) -> dict[str, tuple[tuple[str, ...], Any, dict]]:

@@ -226,3 +226,27 @@ def test_lazy_combination_equals_the_eager_one(tmp_path):
     (tmp_path / "broken.nc").write_bytes(b"not netcdf")
     with pytest.raises(ResultError, match="broken.nc"):
         results.combine_runs([paths[0], tmp_path / "broken.nc"], lazy=True)
+
+
+def test_sparsity_figure_draws_each_population_over_epochs(tmp_path, combined):
+    paths = []
+    for seed in range(2):
+        records = schema.spiking_records(
+            firing_rate_hz=[[1.0, 2.0], [1.0, 2.0]], synops_per_sample=[1.0, 1.0], wall_ms_per_sample=[1.0, 1.0],
+            device_kind="runtime", sparseness=[[0.1, 0.2], [0.3, 0.4 + 0.1 * seed]],
+            active_fraction=[[0.5, 0.5], [0.5, 0.5]])
+        epoch_variables = {name: (("epoch",) + dims, np.stack([values, values]), attrs)
+                           for name, (dims, values, attrs) in records.items()}
+        ds = schema.make_result(
+            rule="s2m", dataset="digits", dataset_subset={}, seed=seed, layer_sizes=(64, 8, 10),
+            parameters_json=json.dumps({}), device={"family": "spiking"}, train_accuracy=[0.5, 0.6],
+            test_accuracy=[0.4, 0.5], epoch_variables=epoch_variables, wall_clock_seconds=1.0,
+            coords=schema.spiking_coordinates(["data", "hidden"]))
+        paths.append(schema.write_result(ds, tmp_path / f"s2m-{seed}.nc"))
+    fig = figures.sparsity(results.combine_runs(paths))
+    (ax,) = fig.axes
+    data, hidden = (line.get_ydata() for line in ax.get_lines())
+    np.testing.assert_allclose(data, [0.3, 0.3])            # test presentation, mean over seeds
+    np.testing.assert_allclose(hidden, [0.45, 0.45])
+    with pytest.raises(KeyError, match="sparseness not recorded"):
+        figures.sparsity(combined)

@@ -64,7 +64,8 @@ def test_default_workflow_end_to_end(tmp_path):
     spiking = [label for label, entry in DEFAULT["rules"].items()
                if get_rule((entry or {}).get("rule", label)).family == "spiking"]
     rasters = {f"{label}_seed{DEFAULT['seeds'][0]}" for label in spiking}
-    assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness"} | rasters
+    assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness",
+                                         "sparsity"} | rasters
     for raster in rasters:     # spikes of the input and of at least one layer above it
         with xr.open_dataset(results / "digits" / "spikes" / f"{raster}.nc", engine="h5netcdf") as spikes:
             assert len(set(spikes.spike_population.values)) >= 2, raster
@@ -97,7 +98,7 @@ def test_default_workflow_end_to_end(tmp_path):
     _snakemake(tmp_path, target)
     assert _job_counts(_snakemake(tmp_path, "--dry-run")) == {
         "combine": 1, "summary": 1, "summary_table": 1, "figure_learning_curves": 1, "figure_alignment": 1,
-        "figure_firing_rates": 1, "figure_robustness": 1, "all": 1}
+        "figure_firing_rates": 1, "figure_robustness": 1, "figure_sparsity": 1, "all": 1}
     figure_times = {figure: figure.stat().st_mtime_ns for figure in figures if figure.stem not in rasters}
     _snakemake(tmp_path)
     assert {path: path.stat().st_mtime_ns for path in kept} == kept

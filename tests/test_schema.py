@@ -71,3 +71,12 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 def test_out_must_be_netcdf(tmp_path):
     with pytest.raises(ResultError, match=r"\.nc"):
         schema.write_result(_result(), tmp_path / "run.csv")
+
+
+def test_population_sparseness_by_hand():
+    """One neuron of four active: 1; all alike: 0; a silent sample is left out of the
+    sparseness but counts in the active fraction (5 of 12 neuron-samples)."""
+    sparse, active = schema.population_sparseness([[3, 0, 0, 0], [2, 2, 2, 2], [0, 0, 0, 0]])
+    assert sparse == pytest.approx(0.5) and active == pytest.approx(5 / 12)
+    assert np.isnan(schema.population_sparseness([[0, 0]])[0])
+    assert np.isnan(schema.population_sparseness([[4], [2]])[0])      # one neuron: undefined

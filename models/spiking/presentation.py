@@ -365,13 +365,15 @@ class SlotPresentationRule(LearningRule):
         return Presentation(np.concatenate(counts), time.perf_counter() - start)
 
     def _records(self, presentation: Presentation):
-        """(synaptic events per sample, firing rate per population in Hz, ms per sample)."""
+        """(synaptic events per sample, firing rate per population in Hz, ms per sample,
+        sparseness and active fraction per population)."""
         c_net, n = presentation.counts, presentation.n
         synops = float(np.mean(c_net @ self.out_degree)) if n else float("nan")
         seconds = n * presentation.slots_per_sample * float(self.schedule.slot_duration(self._dt()))
         rates = [c_net[:, a:b].sum() / ((b - a) * seconds) if n else np.nan
                  for _name, a, b in self.populations]
-        return synops, np.array(rates), 1e3 * presentation.wall_seconds / max(n, 1)
+        sparse = np.array([schema.population_sparseness(c_net[:, a:b]) for _name, a, b in self.populations])
+        return synops, np.array(rates), 1e3 * presentation.wall_seconds / max(n, 1), sparse
 
     def _dt(self):
         from brian2 import ms
@@ -452,7 +454,9 @@ class SlotPresentationRule(LearningRule):
             firing_rate_hz=np.vstack([train_rec[1], test_rec[1]]),
             synops_per_sample=[train_rec[0], test_rec[0]],
             wall_ms_per_sample=[train_rec[2], test_rec[2]],
-            device_kind=self.device_config().kind)
+            device_kind=self.device_config().kind,
+            sparseness=[train_rec[3][:, 0], test_rec[3][:, 0]],
+            active_fraction=[train_rec[3][:, 1], test_rec[3][:, 1]])
         return self.classify(test.counts), {**records, **self.extra_records()}
 
     def refractory_s(self, population: str) -> float:

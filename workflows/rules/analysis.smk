@@ -122,6 +122,21 @@ rule figure_sweeps:
         "bioprop figure sweeps {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
+rule figure_sparsity:
+    input:
+        RESULTS / "{dataset}" / "combined.nc",
+    output:
+        png=report(RESULTS / "{dataset}" / "sparsity.png", caption="../report/sparsity.rst",
+                   category="Spiking activity", subcategory="{dataset}", labels={"figure": "sparsity"}),
+        pdf=RESULTS / "{dataset}" / "sparsity.pdf",
+    log:
+        RESULTS / "logs" / "{dataset}" / "sparsity.log",
+    conda:
+        "../envs/bioprop.yaml"
+    shell:
+        "bioprop figure sparsity {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
+
+
 rule spikes:
     input:
         result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",

@@ -206,6 +206,7 @@ FIGURES = [kind for kind, wanted in {
     "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
                       for name in ("weight_bits", "prune_fraction")),
     "sweeps": any("+" in label for label in RULES),
+    "sparsity": any(get_rule(RULE_OF[label]).family == "spiking" for label in RULES),
 }.items() if wanted]
 
 
