@@ -243,6 +243,7 @@ def sweeps(combined: xr.Dataset) -> plt.Figure:
     sized = [key for key in groups if key[1] == "hidden"]
     n = len(groups) + bool(sized)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ((base, name), series) in zip(axes[0], groups.items()):
         for k, (others, points) in enumerate(series.items()):
             x, ticks = _sweep_x(name, [value for value, _ in points])
@@ -252,10 +253,11 @@ def sweeps(combined: xr.Dataset) -> plt.Figure:
                 values = _final(combined, variable, labels)
                 if not bool(values.notnull().any()):
                     continue
-                tag = ", ".join(t for t in (others, ROBUSTNESS[variable] if j else "") if t)
+                # one colour per measure in every panel, so the shared legend reads for all
                 ax.errorbar(x[order], values.mean("run"), yerr=_half_width(values, "run").fillna(0),
-                            marker="os^v"[j], ls="-" if not j else "--", capsize=2,
-                            label=f"{base}" + (f" ({tag})" if tag else ""))
+                            marker="os^v"[j], ls="-" if not j else "--", capsize=2, color=colors[j],
+                            alpha=1.0 if not k else 0.6,
+                            label=f"test accuracy, {ROBUSTNESS[variable]}" + (f" ({others})" if others else ""))
             if ticks is not None:
                 ax.set_xticks(x, ticks)
         unit = "hidden units, total" if name == "hidden" else "as in bioprop params"
@@ -263,7 +265,7 @@ def sweeps(combined: xr.Dataset) -> plt.Figure:
         ax.grid(alpha=0.3)
     if sized:
         ax = axes[0][-1]
-        for base, name in sized:
+        for m, (base, name) in enumerate(sized):
             points = [p for pts in groups[(base, name)].values() for p in pts]
             labels = [label for _, label in points]
             spiking = "synops_per_sample" in combined and bool(
@@ -279,6 +281,7 @@ def sweeps(combined: xr.Dataset) -> plt.Figure:
             ax.errorbar(work.values[order], accuracy.mean("run").values[order],
                         yerr=_half_width(accuracy, "run").fillna(0).values[order], capsize=2,
                         marker="o" if spiking else "s", ls="-" if spiking else "--",
+                        color=colors[(len(ROBUSTNESS) + m) % len(colors)],
                         label=f"{base} ({'synaptic events' if spiking else 'multiply-accumulates'})")
         ax.set(xscale="log", title="accuracy against work per sample",
                xlabel="operations per training sample (1)", ylabel="test accuracy (fraction)")
