@@ -191,7 +191,8 @@ def test_rerun_finds_a_relative_dataset_path_from_another_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     _same_result(schema.read_result(tmp_path / "project" / "run.nc"),
                  schema.read_result(tmp_path / "again.nc"))
-    data = np.load(tmp_path / "project" / "mine.npz")
+    with np.load(tmp_path / "project" / "mine.npz", allow_pickle=False) as npz:
+        data = {name: npz[name] for name in npz.files}
     np.savez(tmp_path / "project" / "mine.npz", **{**data, "x_train": data["x_train"][::-1]})
     proc = _cli("rerun", "project/run.nc", "--quiet", "--out", "changed.nc", cwd=tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
