@@ -298,17 +298,18 @@ def test_console_entry_point_prints_no_traceback(argv, tmp_path):
      "config rules.bp.set.learning_rate: [1, 2] is not of type 'string', 'number', 'boolean'"),
 ])
 def test_workflow_config_failing_the_schema(changes, message, tmp_path):
-    """Snakemake reports a config error with its own exit status (1) and a line
-    saying where; the message is ours: the key, what is wrong, what it accepts."""
+    """A config error is one line naming the key, what is wrong and what it accepts,
+    exit status 2 as from the command line, before any job."""
     config = {"results": str(tmp_path / "results"), "datasets": {"digits": {"n_train": 60}},
               "rules": {"bp": {}}, "seeds": [0], "hidden": [8], "epochs": 1, **changes}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1",
                            "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path),
                            "--dry-run"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"bioprop: {message}"], proc.stderr
     output = proc.stdout + proc.stderr
-    assert message in output.splitlines(), output
     assert "Traceback" not in output and not (tmp_path / "results").exists()
 
 

@@ -50,8 +50,9 @@ def _config(tmp_path, **changes):
 ])
 def test_bad_config_fails_before_any_job(tmp_path, changes, fragment):
     proc = _snakemake(tmp_path, _config(tmp_path, **changes), "--dry-run")
-    assert proc.returncode != 0
-    assert fragment in proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("bioprop: config "), proc.stderr
+    assert fragment in lines[0]
     assert not (tmp_path / "results").exists()
 
 
@@ -109,7 +110,7 @@ def test_sweep_expands_into_one_run_label_per_value(tmp_path):
         assert f"--set learning_rate={value} " in proc.stdout
     bad = _snakemake(tmp_path, _config(tmp_path, rules={"fa": {"sweep": {"learning_rate": [-1]}}}, compare=[]),
                      "--dry-run")
-    assert bad.returncode != 0 and "config rules.fa+learning_rate=-1: " in bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "config rules.fa+learning_rate=-1: " in bad.stdout + bad.stderr
 
 
 def test_sweep_of_hidden_sizes_sets_the_layers(tmp_path):
@@ -121,7 +122,7 @@ def test_sweep_of_hidden_sizes_sets_the_layers(tmp_path):
     bad = _snakemake(tmp_path, _config(tmp_path, rules={"bp": {"sweep": {"hidden": ["8,x"]}}}, compare=[]),
                      "--dry-run")
     output = bad.stdout + bad.stderr
-    assert bad.returncode != 0 and "config rules.bp.sweep.hidden: '8,x' is not a hidden layer size" in output
+    assert bad.returncode == 2 and "config rules.bp.sweep.hidden: '8,x' is not a hidden layer size" in output
     assert "Traceback" not in output and not (tmp_path / "results").exists()
 
 

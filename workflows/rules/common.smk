@@ -4,11 +4,11 @@
 import itertools
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import jsonschema
 import yaml
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from bioprop.models.device import DeviceConfig, option_name
@@ -17,6 +17,14 @@ from bioprop.models.rules import get_rule
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "scripts"
+
+
+def config_error(message):
+    """Stop on a bad config with one line on stderr and exit status 2, as the
+    ``bioprop`` command does for bad input (a WorkflowError would exit 1 and print
+    where in this file it was raised)."""
+    print(f"bioprop: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def schema_problem(config, schema_path):
@@ -33,8 +41,8 @@ def schema_problem(config, schema_path):
 
 
 _problem = schema_problem(config, SCHEMA)
-if _problem:  # raised here, not in the function, so Snakemake shows no stack
-    raise WorkflowError(_problem)
+if _problem:
+    config_error(_problem)
 validate(config, str(SCHEMA))  # passes (checked above); sets the schema's defaults
 
 
@@ -81,7 +89,7 @@ def expand_sweeps(rules):
 
 config["rules"], _problems = expand_sweeps(config["rules"])
 if _problems:
-    raise WorkflowError(_problems[0])
+    config_error(_problems[0])
 
 RESULTS = Path(config["results"])
 DATASETS = list(config["datasets"])
@@ -104,19 +112,19 @@ for _label, _rule_config in config["rules"].items():
         get_rule(_rule).parameters.resolve((_rule_config or {}).get("set", {}), rule=_rule)
         DeviceConfig.from_settings(device_settings(_rule_config))
     except BiopropError as err:
-        raise WorkflowError(f"config rules.{_label}: {err}")
+        config_error(f"config rules.{_label}: {err}")
 
 for _a, _b in config["compare"]:
     _absent = [label for label in (_a, _b) if label not in RULES]
     if _absent:
-        raise WorkflowError(f"config compare [{_a}, {_b}]: {', '.join(_absent)} not among rules ({', '.join(RULES)})")
+        config_error(f"config compare [{_a}, {_b}]: {', '.join(_absent)} not among rules ({', '.join(RULES)})")
 if config["compare"] and len(SEEDS) < 2:
-    raise WorkflowError("config compare: paired comparisons need at least two seeds; "
+    config_error("config compare: paired comparisons need at least two seeds; "
                         f"seeds is {SEEDS}")
 if config["summary_variable"] == "validation_accuracy":
     _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
     if _no_val:
-        raise WorkflowError(f"config summary_variable validation_accuracy needs n_val for datasets {', '.join(_no_val)}")
+        config_error(f"config summary_variable validation_accuracy needs n_val for datasets {', '.join(_no_val)}")
 
 
 def job_threads(wildcards):
@@ -176,11 +184,11 @@ for _label, _points in TUNE_SETTINGS.items():
             get_rule(RULE_OF[_label]).parameters.resolve(
                 {**((config["rules"][_label] or {}).get("set") or {}), **_point}, rule=RULE_OF[_label])
         except BiopropError as err:
-            raise WorkflowError(f"config tune grid of {_label}: {err}")
+            config_error(f"config tune grid of {_label}: {err}")
 if config.get("tune") is not None or any((s or {}).get("tune") for s in config["rules"].values()):
     _no_val = [name for name, data in config["datasets"].items() if not (data or {}).get("n_val")]
     if _no_val:
-        raise WorkflowError(f"config tune: the search selects on validation data; give n_val for "
+        config_error(f"config tune: the search selects on validation data; give n_val for "
                             f"datasets {', '.join(_no_val)}")
 
 
