@@ -421,9 +421,8 @@ class SlotPresentationRule(LearningRule):
             network.add(monitor)
             return network, {**handles, "spike_monitor": monitor}
         dt_ms = self.device_config().dt_ms
-        slot = float(self.schedule.slot_duration(dt_ms * ms))
-        compiled = build(monitored, n_slots * self.schedule.slot_duration(dt_ms * ms),
-                         DeviceConfig(kind="runtime", dt_ms=dt_ms))
+        slot = self.schedule.slot_duration(dt_ms * ms)
+        compiled = build(monitored, n_slots * slot, DeviceConfig(kind="runtime", dt_ms=dt_ms))
         try:
             slot_x = np.repeat(x[shown], r, axis=0)
             run_args = dict(self.slot_inputs(slot_x, np.zeros(n_slots, int), learning=False))
@@ -434,7 +433,7 @@ class SlotPresentationRule(LearningRule):
             compiled.cleanup()
         return {"times": times, "neurons": neurons.astype(np.int64), "sample": shown,
                 "repeat": np.tile(np.arange(int(repeats)), len(x)),
-                "start": np.arange(len(shown)) * r * slot, "duration": r * slot}
+                "start": np.arange(len(shown)) * r * float(slot), "duration": r * float(slot)}
 
     def population_counts(self, x) -> dict[str, np.ndarray]:
         """Spike counts per presentation of ``x`` with learning off: population name ->

@@ -206,26 +206,29 @@ def records_alignment(label):
     return params.get("alignment_samples", 0) > 0
 
 
+def labels_of(family):
+    """The run labels whose registered rule is of ``family`` (rate or spiking)."""
+    return [label for label in RULES if get_rule(RULE_OF[label]).family == family]
+
+
+SPIKE_LABELS = labels_of("spiking")
+
 #: the figures (kinds of `bioprop figure`) that the config's runs have data for
 FIGURES = [kind for kind, wanted in {
     "learning-curves": True,
     "alignment": any(records_alignment(label) for label in RULES),
-    "firing-rates": any(get_rule(RULE_OF[label]).family == "spiking" for label in RULES),
+    "firing-rates": bool(SPIKE_LABELS),
     "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
                       for name in ("weight_bits", "prune_fraction")),
     "sweeps": any("+" in label for label in RULES),
-    "sparsity": any(get_rule(RULE_OF[label]).family == "spiking" for label in RULES),
+    "sparsity": bool(SPIKE_LABELS),
 }.items() if wanted]
 
 
 def label_pattern(family):
     """A regular expression matching exactly the run labels of rule family ``family``
     (one that matches nothing where there are none)."""
-    labels = [label for label in RULES if get_rule(RULE_OF[label]).family == family]
-    return "|".join(map(re.escape, labels)) or "(?!)"
-
-
-SPIKE_LABELS = [label for label in RULES if get_rule(RULE_OF[label]).family == "spiking"]
+    return "|".join(map(re.escape, labels_of(family))) or "(?!)"
 
 
 # The speed benchmark of the spiking rules (rules spiking_speed, benchmarks in
