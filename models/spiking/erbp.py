@@ -3,7 +3,7 @@
 Neftci, Augustine, Paul & Detorakis (2017), "Event-driven random back-propagation:
 enabling neuromorphic deep learning machines", Front. Neurosci. 11:324,
 doi:10.3389/fnins.2017.00324 (parameters: Table 2), and the authors' Auryn code
-(``SIFGroup``, ``LinGroup``, ``SRM0Group``, ``modulatedVmPlasticConnection``).
+(``SIFGroup``, ``LinGroup``, ``SRM0Group``, ``peRBPConnection`` of ``exp_rbp_dual.cpp``).
 
 The network (equations and construction: :mod:`.erbp_network`): escape-noise data and
 label neurons; hidden and output ("prediction") neurons with a somatic compartment
@@ -25,11 +25,17 @@ after every update (limited precision).
 Departures (each also in the parameter's ``source``):
 
 * dendrite time constant 5 ms (authors' code) instead of C/g_U = 0.2 ms (Table 2);
-* the code adds ``w * dt / tau_U`` per error spike to U (dt = 0.1 ms), a jump of 0.02
-  per unit feedback weight; we make the jump a parameter independent of dt
-  (``feedback_scale``) with default 1.0, 50 times the code's, so that learning is
-  visible within a few hundred samples;
-* a blanked-out synapse does not learn (the code learns on every presynaptic spike);
+* dendritic jump per error spike: the code adds the feedback weight itself to U (its
+  ``DEND`` connections target the state ``dendrite``, ``Connection.cpp``
+  ``set_target``; ``Connection.h`` ``transmit`` adds ``gain * w``; ``SIFGroup::evolve``
+  then only decays it by dt/tau_dendrite per step), i.e. 0.09 onto the output dendrites
+  (``experimentLib.py`` ``Weo = np.eye(nc)*90e-3``) and G onto the hidden ones.  Ours is
+  ``feedback_scale`` times 1 onto the output dendrites (11 times the code's at the
+  default 1.0) and ``feedback_scale * hidden_feedback_scale`` times G onto the hidden ones
+  (the code's at the defaults);
+* as in the code's ``peRBPConnection`` (behind Table 2), a blanked-out synapse neither
+  transmits nor learns (its update sits inside the transmission test; only the older
+  ``modulatedVmPlasticConnection`` learned on every presynaptic spike);
 * the learning gate is evaluated on the postsynaptic current at the start of the time
   step (before that step's synaptic inputs arrive);
 * the settle window is the slot's first phase (:class:`~.presentation.PhaseSchedule`):

@@ -3,7 +3,7 @@
 Equations are module-level strings, each beside the paper equation it implements
 (Neftci, Augustine, Paul & Detorakis 2017, Front. Neurosci. 11:324, "Event-driven
 random back-propagation", Sec. 2 and Table 2; the authors' Auryn classes ``SIFGroup``,
-``LinGroup``, ``SRM0Group``, ``PoissonStimulator`` and ``modulatedVmPlasticConnection``).
+``LinGroup``, ``SRM0Group``, ``PoissonStimulator`` and ``peRBPConnection``).
 
 Names: the paper's somatic state ``V`` is ``soma``, its dendritic state ``U`` is
 ``dendrite``, the synaptic current ``I_syn`` is ``I``; weights ``W`` are ``w`` (in A),

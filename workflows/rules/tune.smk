@@ -68,10 +68,11 @@ rule early_stopping_table:
         RESULTS / "logs" / "{dataset}" / "early_stopping.log",
     params:
         script=SCRIPTS / "tune_report.py",
+        reference=config["early_stopping_reference"],
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "python {params.script} {input} --reference bp --out {output} > {log} 2>&1"
+        "python {params.script} {input} --reference {params.reference} --out {output} > {log} 2>&1"
 
 
 rule early_stopping:
