@@ -70,6 +70,12 @@ class LearningRule(abc.ABC):
     #: :meth:`state` (a resumed rule is constructed with the same configuration)
     checkpoint_exclude: ClassVar[tuple[str, ...]] = ("params", "device", "progress")
 
+    @classmethod
+    def upgrade_parameters(cls, recorded: dict) -> dict:
+        """Parameters a result recorded (name -> {"value", "unit"}) in today's names and
+        meanings, for rerunning it; a rule whose parameters changed overrides this."""
+        return recorded
+
     def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
                  params: dict[str, Any], seed: int, device=None):
         self.n_inputs = int(n_inputs)

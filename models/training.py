@@ -248,10 +248,12 @@ def provenance(result: xr.Dataset) -> dict:
     attrs = result.attrs
     rule_cls = get_rule(attrs["rule"])
     overrides = {}
-    for name, entry in json.loads(attrs["parameters"]).items():
+    recorded = {RENAMED_PARAMETERS.get(name, name): entry
+                for name, entry in json.loads(attrs["parameters"]).items()}
+    for name, entry in rule_cls.upgrade_parameters(recorded).items():
         value, unit = entry["value"], entry["unit"]
         # repr keeps every digit: the value parses back to the number the run used
-        overrides[RENAMED_PARAMETERS.get(name, name)] = (
+        overrides[name] = (
             f"{value!r} {unit}" if unit != "1" and value is not None else value)
     subset = json.loads(attrs["dataset_subset"])
     sources = subset.get("sources", [])

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 REFERENCE = Path(__file__).parent / "data" / "erbp_reference.npz"
-RUNS = {"erbp": {"chunk_slots": 25},
-        "erbp-stochastic": {"chunk_slots": 25, "weight_levels": 64, "weight_max": "0.5nA"}}
+# output_feedback 1.0: the default these values were recorded with (before issue 16)
+RUNS = {"erbp": {"chunk_slots": 25, "output_feedback": 1.0},
+        "erbp-stochastic": {"chunk_slots": 25, "weight_levels": 64, "weight_max": "0.5nA",
+                            "output_feedback": 1.0}}
 VARIABLES = ("train_accuracy", "test_accuracy", "weight_1", "weight_2", "synops_per_sample",
              "firing_rate")
 

@@ -395,3 +395,23 @@ def test_state_the_walk_cannot_store_is_named_and_training_goes_on(tmp_path, mon
     with pytest.warns(RuntimeWarning, match="bp cannot be checkpointed .*cannot checkpoint callback"):
         result = train("bp", _digits(), epochs=2, hidden=(8,), seed=0, progress=False, checkpoint=ckpt)
     assert not ckpt.exists() and result.sizes["epoch"] == 2
+
+
+def test_erbp_results_recorded_with_feedback_scale_rerun_with_the_same_jumps():
+    """Before issue 16, eRBP's feedback_scale multiplied both feedback pathways: a result
+    that recorded it re-runs with output_feedback = feedback_scale and the hidden factor
+    feedback_scale * hidden_feedback_scale (the same dendritic jumps)."""
+    from bioprop.models.rules import get_rule
+    from bioprop.models.training import provenance
+    erbp = get_rule("erbp").parameters
+    old = train("bp", _digits(), epochs=1, hidden=(8,), seed=0, progress=False)
+    params = json.loads(erbp.provenance(erbp.resolve({})))
+    del params["output_feedback"]
+    params["feedback_scale"] = {"value": 0.2, "unit": "1"}
+    params["hidden_feedback_scale"] = {"value": 0.5, "unit": "1"}
+    old.attrs.update(rule="erbp", parameters=json.dumps(params), device=json.dumps({"kind": "runtime"}))
+    overrides = provenance(old)["overrides"]
+    assert "feedback_scale" not in overrides
+    assert overrides["output_feedback"] == 0.2 and overrides["hidden_feedback_scale"] == pytest.approx(0.1)
+    resolved = erbp.resolve(overrides)
+    assert resolved["output_feedback"] == 0.2 and resolved["hidden_feedback_scale"] == pytest.approx(0.1)

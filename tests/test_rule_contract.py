@@ -30,6 +30,9 @@ OVERRIDES = {**{name: _TINY_DATA for name in ("fa", "dfa", "gaitprop", "bfa", "b
              # shorter test read-outs keep the runtime device's cost down; eCD's noisy units
              # need a larger step to learn from 200 samples
              "s2m": {"t_readout": "100 ms"},
+             # eRBP's output jump per error spike, the authors' 0.09, learns stably over many
+             # epochs but too slowly for 200 samples; the 11x larger 1.0 learns from them
+             "erbp": {"output_feedback": "1.0"}, "erbp-stochastic": {"output_feedback": "1.0"},
              "ecd": {"t_readout": "200 ms", "learning_rate": "0.1"}}
 
 

@@ -29,10 +29,9 @@ Departures (each also in the parameter's ``source``):
   ``DEND`` connections target the state ``dendrite``, ``Connection.cpp``
   ``set_target``; ``Connection.h`` ``transmit`` adds ``gain * w``; ``SIFGroup::evolve``
   then only decays it by dt/tau_dendrite per step), i.e. 0.09 onto the output dendrites
-  (``experimentLib.py`` ``Weo = np.eye(nc)*90e-3``) and G onto the hidden ones.  Ours is
-  ``feedback_scale`` times 1 onto the output dendrites (11 times the code's at the
-  default 1.0) and ``feedback_scale * hidden_feedback_scale`` times G onto the hidden ones
-  (the code's at the defaults);
+  (``experimentLib.py`` ``Weo = np.eye(nc)*90e-3``) and G onto the hidden ones; ours
+  are ``output_feedback`` and ``hidden_feedback_scale`` times G, the code's at the
+  defaults;
 * as in the code's ``peRBPConnection`` (behind Table 2), a blanked-out synapse neither
   transmits nor learns (its update sits inside the transmission test; only the older
   ``modulatedVmPlasticConnection`` learned on every presynaptic spike);
@@ -90,13 +89,16 @@ PARAMETERS = ParameterSet((
               open_low=True, source=T2),
     Parameter("tau_dendrite", 5.0, "dendritic time constant", "ms", low=0.0, open_low=True,
               source=f"{CODE} (SIFGroup tau_dendrite 5 ms); Table 2's C/g_U would be 0.2 ms"),
-    Parameter("feedback_scale", 1.0, "dendritic jump per error spike per unit feedback weight",
-              low=0.0, source=f"ours: the {CODE} adds w*dt/tau_U = 0.02 w per spike with output "
-                              "feedback w = 0.09 (jump 0.0018), which learns too slowly for runs of a "
-                              "few hundred samples; 1.0 lets 200 digits learn"),
-    Parameter("hidden_feedback_scale", 1.0, "extra factor on the feedback onto hidden dendrites "
-              "(0 = ablation: only the output layer learns)", low=0.0,
-              source="ours: a control for how much the hidden layers' learning contributes"),
+    Parameter("output_feedback", 0.09, "dendritic jump of an output neuron per spike of its "
+              "error neuron (E+ adds it, E- subtracts it)", low=0.0,
+              source=f"{CODE}: experimentLib.py Weo = np.eye(nc)*90e-3, added to the state "
+                     "'dendrite' per spike (Connection.h transmit); the 1.0 used before made later "
+                     "epochs unstable (README, eRBP on MNIST)"),
+    Parameter("hidden_feedback_scale", 1.0, "factor on G, the random feedback onto hidden "
+              "dendrites (jump per error spike +-G_nk times this; 0 = ablation: only the output "
+              "layer learns)", low=0.0,
+              source=f"{CODE}: 1 (G uniform in +-sqrt(7/(n_classes + n_hidden)), zero mean per "
+                     "hidden neuron, experimentLib.py); 0 is our control for the hidden layers' share"),
     Parameter("v_thresh", 100.0, "firing threshold of hidden, output and error neurons", "mV",
               low=0.0, open_low=True, source=T2),
     Parameter("refractory", 3.9, "refractory period of hidden and output neurons", "ms",
@@ -145,7 +147,7 @@ class _ERBPBase(SlotPresentationRule):
             raise ParameterError("weight_levels must be 0 (off) or at least 2")
         self.schedule = netmod.schedule(p)
         self.layout = netmod.make_layout(self.n_inputs, self.n_classes, self.hidden,
-                                         float(p["w_error"] / amp), p["feedback_scale"], self.rng,
+                                         float(p["w_error"] / amp), p["output_feedback"], self.rng,
                                          p["hidden_feedback_scale"])
         lay = self.layout
         # initial weights (A), in synapse order
@@ -185,6 +187,20 @@ class _ERBPBase(SlotPresentationRule):
         key = {"data": "data_refractory", "label": "data_refractory", "error": None}.get(
             population, "refractory")
         return float(self.params[key]) if key else 0.0
+
+    @classmethod
+    def upgrade_parameters(cls, recorded):
+        """Results written before ``output_feedback`` recorded ``feedback_scale``, a factor
+        on both feedback pathways (output jump ``feedback_scale``, hidden jumps
+        ``feedback_scale * hidden_feedback_scale * G``)."""
+        if "feedback_scale" not in recorded:
+            return recorded
+        upgraded = dict(recorded)
+        scale = upgraded.pop("feedback_scale")["value"]
+        hidden = upgraded.get("hidden_feedback_scale", {"value": 1.0})["value"]
+        upgraded["output_feedback"] = {"value": scale, "unit": "1"}
+        upgraded["hidden_feedback_scale"] = {"value": scale * hidden, "unit": "1"}
+        return upgraded
 
     def classify(self, counts):
         o0, o1 = self.layout.output

@@ -144,7 +144,7 @@ class Layout:
     n_net: int = 0
     syn_i: np.ndarray | None = None
     syn_j: np.ndarray | None = None
-    syn_g: np.ndarray | None = None                 # feedback weight x feedback_scale
+    syn_g: np.ndarray | None = None                 # dendritic jump per error spike
     syn_plastic: np.ndarray | None = None           # bool
     syn_w_fixed: np.ndarray | None = None           # A; 0 for plastic synapses
     #: (slice into syn, (n_post, n_pre)) of the plastic weights of layer k = 1..L,
@@ -162,17 +162,17 @@ class Layout:
         return pops + [("output", *self.output), ("error", self.err_plus[0], self.err_minus[1])]
 
 
-def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
+def make_layout(n_inputs, n_classes, hidden, w_error, output_feedback, rng,
                 hidden_feedback_scale=1.0) -> Layout:
     """Connectivity of the network.
 
     Plastic: data -> hidden_1 -> ... -> output, all to all.  Fixed (paper Fig. 1, Table 2):
     label c -> E+_c (+w_error), -> E-_c (-w_error); output c -> E+_c (-w_error), -> E-_c
-    (+w_error); E+_c -> output c dendrite (+1), E-_c (-1); E+_k -> hidden n dendrite
-    (+G_nk), E-_k (-G_nk) with G uniform in +-sqrt(7/(n_classes + n_hidden)), each
-    neuron's row shifted to sum to zero.  Feedback weights are multiplied by
-    ``feedback_scale`` (the dendritic jump per error spike), those onto hidden
-    dendrites also by ``hidden_feedback_scale`` (0: only the output layer learns).
+    (+w_error); E+_c -> output c dendrite (+output_feedback), E-_c (-output_feedback);
+    E+_k -> hidden n dendrite (+G_nk), E-_k (-G_nk) with G uniform in
+    +-sqrt(7/(n_classes + n_hidden)), each neuron's row shifted to sum to zero, times
+    ``hidden_feedback_scale`` (0: only the output layer learns).  A feedback weight is
+    the dendritic jump per error spike, as in the authors' code.
     The layout's arrays are plain numbers in SI units (``w_error`` and weights in amp).
     """
     lay = Layout(n_inputs, n_classes, tuple(hidden))
@@ -204,8 +204,8 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
     add(lab, em + cls, w=-w_error)         # label -> E- (inhibit)
     add(o0 + cls, ep + cls, w=-w_error)    # prediction -> E+ (inhibit)
     add(o0 + cls, em + cls, w=w_error)     # prediction -> E- (excite)
-    add(ep + cls, o0 + cls, g=1.0)         # E+ -> output dendrite, one to one
-    add(em + cls, o0 + cls, g=-1.0)
+    add(ep + cls, o0 + cls, g=output_feedback)    # E+ -> output dendrite, one to one
+    add(em + cls, o0 + cls, g=-output_feedback)
     for a0, a1 in lay.layers[:-1]:         # E -> hidden dendrites through G
         n_h = a1 - a0
         bound = np.sqrt(7.0 / (n_classes + n_h))
@@ -215,7 +215,7 @@ def make_layout(n_inputs, n_classes, hidden, w_error, feedback_scale, rng,
             add(np.repeat(base + cls, n_h), np.tile(np.arange(a0, a1), n_classes),
                 g=sign * hidden_feedback_scale * G.T.ravel())
     i, j, g, plastic, w = (np.concatenate([p[k] for p in parts]) for k in range(5))
-    g = g.astype(float) * feedback_scale
+    g = g.astype(float)
     # A synapse that neither learns nor transmits (feedback with g = 0, e.g. the ablation
     # hidden_feedback_scale=0) is not made: then g == 0 marks the plastic synapses in the
     # event code (those onto error neurons have w_step_post = 0).  The plastic ones come
