@@ -164,3 +164,12 @@ def test_killed_run_restarts_without_redoing_finished_jobs_and_parallel_equals_s
         a, b = xr.open_dataset(run), xr.open_dataset(parallel / run.relative_to(serial))
         for name in ("test_accuracy", "train_accuracy", "weight_1", "weight_2"):
             np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_early_stopping_table_pairs_runs_with_the_configured_reference(tmp_path):
+    config = _config(tmp_path, datasets={"digits": {"n_train": 200, "n_val": 50}},
+                     early_stopping_reference="fa")
+    proc = _snakemake(tmp_path, config, "early_stopping", "-n", "-p")
+    assert proc.returncode == 0, proc.stderr
+    commands = [line for line in proc.stdout.splitlines() if "tune_report.py" in line]
+    assert commands and all("--reference fa " in line for line in commands), proc.stdout[-2000:]
