@@ -70,11 +70,16 @@ class LearningRule(abc.ABC):
     #: :meth:`state` (a resumed rule is constructed with the same configuration)
     checkpoint_exclude: ClassVar[tuple[str, ...]] = ("params", "device", "progress")
 
+    #: old name -> today's name of parameters renamed since results were first written
+    renamed_parameters: ClassVar[dict[str, str]] = {}
+
     @classmethod
     def upgrade_parameters(cls, recorded: dict) -> dict:
         """Parameters a result recorded (name -> {"value", "unit"}) in today's names and
-        meanings, for rerunning it; a rule whose parameters changed overrides this."""
-        return recorded
+        meanings, for rerunning it: renames from :attr:`renamed_parameters`; a rule whose
+        parameters changed meaning extends this."""
+        return {cls.renamed_parameters.get(name, name): entry
+                for name, entry in recorded.items()}
 
     def __init__(self, *, n_inputs: int, n_classes: int, hidden: tuple[int, ...],
                  params: dict[str, Any], seed: int, device=None):

@@ -232,11 +232,6 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     return result
 
 
-#: old name -> new name of parameters renamed to one name per idea across the rules, so
-#: that results written before the renaming can be re-run
-RENAMED_PARAMETERS = {"eta": "learning_rate", "init_weight_std": "init_scale"}
-
-
 def provenance(result: xr.Dataset) -> dict:
     """What a result records of the run that made it, as keyword arguments of
     :func:`train` (``rule_name``, ``hidden``, ``epochs``, ``seed``, ``overrides``,
@@ -248,8 +243,7 @@ def provenance(result: xr.Dataset) -> dict:
     attrs = result.attrs
     rule_cls = get_rule(attrs["rule"])
     overrides = {}
-    recorded = {RENAMED_PARAMETERS.get(name, name): entry
-                for name, entry in json.loads(attrs["parameters"]).items()}
+    recorded = json.loads(attrs["parameters"])
     for name, entry in rule_cls.upgrade_parameters(recorded).items():
         value, unit = entry["value"], entry["unit"]
         # repr keeps every digit: the value parses back to the number the run used

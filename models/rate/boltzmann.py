@@ -156,6 +156,7 @@ class BoltzmannRule(LearningRule):
     parameters = BOLTZMANN_PARAMETERS
     #: training accuracy after each epoch on at most this many samples (gibbs readout is costly)
     train_eval_limit = 5000
+    renamed_parameters = {"init_weight_std": "init_scale"}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

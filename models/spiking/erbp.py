@@ -188,14 +188,16 @@ class _ERBPBase(SlotPresentationRule):
             population, "refractory")
         return float(self.params[key]) if key else 0.0
 
+    renamed_parameters = {"eta": "learning_rate"}
+
     @classmethod
     def upgrade_parameters(cls, recorded):
         """Results written before ``output_feedback`` recorded ``feedback_scale``, a factor
         on both feedback pathways (output jump ``feedback_scale``, hidden jumps
         ``feedback_scale * hidden_feedback_scale * G``)."""
-        if "feedback_scale" not in recorded:
-            return recorded
-        upgraded = dict(recorded)
+        upgraded = super().upgrade_parameters(recorded)
+        if "feedback_scale" not in upgraded:
+            return upgraded
         scale = upgraded.pop("feedback_scale")["value"]
         hidden = upgraded.get("hidden_feedback_scale", {"value": 1.0})["value"]
         upgraded["output_feedback"] = {"value": scale, "unit": "1"}
