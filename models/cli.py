@@ -97,7 +97,8 @@ def cmd_datasets_verify(args) -> int:
 def cmd_rules(args) -> int:
     from .rules import available_rules
     for name, cls in available_rules().items():
-        print(f"{name:<16} {cls.family:<8} {cls.summary}")
+        twin = f" (rate twin: {cls.rate_twin})" if cls.rate_twin else ""
+        print(f"{name:<16} {cls.family:<8} {cls.summary}{twin}")
     return 0
 
 

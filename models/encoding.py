@@ -5,10 +5,21 @@ Two encodings map an intensity ``x`` in [0, 1] to a firing rate in **Hz**:
 * :func:`poisson_rates` -- Poisson rate coding, ``rate = max_rate_hz * x``.
 * :func:`escape_noise_rates` -- the exponential escape-noise "data neuron" of eRBP
   (Neftci et al. 2017, Front. Neurosci. 11:324, Table 2, and the authors' Auryn code):
-  ``rate = 100 Hz * exp((I_in - 0.1) / 0.05)`` with ``I_in = 0.5 * x - 0.215``,
-  a 4 ms absolute refractory period, and pixels equal to 0 silent.  A white pixel
-  has a hazard of 100 Hz * exp(3.7) = 4044.7 Hz; with the refractory period it fires
-  at about 241 Hz (``dt`` = 0.1 ms, see :func:`escape_noise_effective_rate`).
+  hazard ``100 Hz * exp((I_in - 0.1) / 0.05)`` of the input current ``I_in = gain * x +
+  offset``, a 4 ms absolute refractory period, and pixels equal to 0 silent.  The
+  ``encoding`` names the gain and offset (:data:`ESCAPE_ENCODINGS`):
+
+  - ``"auryn"`` (the paper's and the code's ``I_in = 0.5 x - 0.215``): a white pixel
+    has a hazard of 100 Hz * exp(3.7) = 4044.7 Hz and, with the refractory period, fires
+    at about 238 Hz; pixels below ~0.43 stay under 14 Hz, so gray levels are nearly
+    binarised -- suited to MNIST's near-binary digits, the paper's only dataset;
+  - ``"gray"`` (ours, ``I_in = 0.15 x + 0.065``): every non-zero pixel stays in the
+    sloped part of the hazard (50 Hz at x -> 0, 997 Hz at x = 1, the effective rate
+    from ~42 Hz to ~202 Hz), so gray-level images keep their contrast.
+
+  :func:`renewal_rate` gives the mean firing rate of the simulated neuron and
+  :func:`escape_input_activity` the inputs of a rate twin (the same rates, or sampled
+  spike counts).
 
 Stimulus layout
 ---------------
@@ -65,8 +76,10 @@ from .errors import ParameterError
 
 __all__ = [
     "ESCAPE_RATE0_HZ", "ESCAPE_THRESHOLD", "ESCAPE_WIDTH", "ESCAPE_GAIN", "ESCAPE_OFFSET",
-    "ESCAPE_REFRACTORY_MS", "check_pixels", "poisson_rates", "escape_noise_rates",
-    "escape_noise_effective_rate", "encode", "stimulus_timed_array", "stimulus_duration",
+    "ESCAPE_REFRACTORY_MS", "ESCAPE_ENCODINGS", "check_pixels", "poisson_rates",
+    "escape_noise_current", "escape_noise_hazard", "escape_noise_rates",
+    "escape_noise_effective_rate", "renewal_rate", "escape_input_activity", "encode",
+    "stimulus_timed_array", "stimulus_duration",
     "slot_steps", "input_group", "slot_timed_array", "RENEWAL_SPIKE", "POISSON_SPIKE",
     "renewal_reset", "renewal_slot_start",
 ]
@@ -78,6 +91,10 @@ ESCAPE_WIDTH = 0.05          #: exponential slope of the escape rate
 ESCAPE_GAIN = 0.5            #: I_in = ESCAPE_GAIN * pixel + ESCAPE_OFFSET
 ESCAPE_OFFSET = -0.215
 ESCAPE_REFRACTORY_MS = 4.0   #: absolute refractory period, ms
+#: ``encoding -> (gain, offset)`` of ``I_in = gain * pixel + offset`` (module docstring):
+#: "auryn" is Table 2 and the authors' code; "gray" (ours) maps (0, 1] onto hazards of
+#: 50-997 Hz, the sloped part of the exponential below the refractory limit
+ESCAPE_ENCODINGS = {"auryn": (ESCAPE_GAIN, ESCAPE_OFFSET), "gray": (0.15, 0.065)}
 
 
 def check_pixels(pixels) -> np.ndarray:
@@ -96,35 +113,90 @@ def poisson_rates(pixels, max_rate_hz: float = 100.0) -> np.ndarray:
     return check_pixels(pixels) * float(max_rate_hz)
 
 
-def escape_noise_rates(pixels) -> np.ndarray:
+def _escape_encoding(encoding: str) -> tuple[float, float]:
+    if encoding not in ESCAPE_ENCODINGS:
+        raise ParameterError(f"encoding must be one of {', '.join(map(repr, ESCAPE_ENCODINGS))}; "
+                             f"got {encoding!r}")
+    return ESCAPE_ENCODINGS[encoding]
+
+
+def escape_noise_current(pixels, encoding: str = "auryn") -> np.ndarray:
+    """Input current ``I_in = gain * pixel + offset`` (dimensionless, as Table 2) of the
+    data neurons under ``encoding`` (:data:`ESCAPE_ENCODINGS`)."""
+    gain, offset = _escape_encoding(encoding)
+    return gain * check_pixels(pixels) + offset
+
+
+def escape_noise_hazard(current) -> np.ndarray:
+    """Hazard rate (Hz) ``100 Hz * exp((I_in - 0.1) / 0.05)`` of an escape-noise neuron
+    with input current ``I_in`` (Table 2)."""
+    return ESCAPE_RATE0_HZ * np.exp((np.asarray(current, float) - ESCAPE_THRESHOLD) / ESCAPE_WIDTH)
+
+
+def escape_noise_rates(pixels, encoding: str = "auryn") -> np.ndarray:
     """Hazard rate (Hz) of the eRBP escape-noise data neuron; zero pixels give 0 Hz.
 
-    ``100 Hz * exp((0.5 * pixel - 0.215 - 0.1) / 0.05)`` for pixel > 0, else 0.
-    This is the instantaneous rate outside the refractory period; the observed
-    firing rate is lower (:func:`escape_noise_effective_rate`).
+    ``escape_noise_hazard(escape_noise_current(pixel, encoding))`` for pixel > 0, else 0
+    (``"auryn"``: ``100 Hz * exp((0.5 * pixel - 0.215 - 0.1) / 0.05)``).  This is the
+    instantaneous rate outside the refractory period; the observed firing rate is lower
+    (:func:`renewal_rate`).
     """
     x = check_pixels(pixels)
-    current = ESCAPE_GAIN * x + ESCAPE_OFFSET
-    rate = ESCAPE_RATE0_HZ * np.exp((current - ESCAPE_THRESHOLD) / ESCAPE_WIDTH)
-    return np.where(x > 0, rate, 0.0)
+    return np.where(x > 0, escape_noise_hazard(escape_noise_current(x, encoding)), 0.0)
 
 
-def escape_noise_effective_rate(pixels, dt_ms: float = 0.1,
-                                refractory_ms: float = ESCAPE_REFRACTORY_MS) -> np.ndarray:
-    """Mean firing rate (Hz) of the simulated escape-noise neuron under constant input.
-
-    In Brian2's discrete time a neuron spikes with probability ``p = min(rate*dt, 1)``
-    per step and, after a spike, cannot spike for the next ``n_ref - 1`` steps
-    (``n_ref = refractory/dt``).  The mean inter-spike interval is therefore
-    ``(n_ref - 1 + 1/p) * dt``.
-    """
-    rate = escape_noise_rates(pixels)
+def _dead_time_rate(p_step, refractory_ms: float, dt_ms: float) -> np.ndarray:
+    """Mean rate (Hz) of a discrete-time neuron that spikes with probability ``p_step``
+    per step outside a dead time of ``n_ref - 1`` steps after each spike
+    (``n_ref = refractory/dt``): the mean inter-spike interval is
+    ``(n_ref - 1 + 1/p) * dt``, the shortest ``n_ref`` steps."""
     dt = dt_ms * 1e-3
     n_ref = int(round(refractory_ms / dt_ms))
-    p = np.minimum(rate * dt, 1.0)
+    p = np.asarray(p_step, float)
     with np.errstate(divide="ignore"):
         isi = (max(n_ref - 1, 0) + 1.0 / p) * dt
     return np.where(p > 0, 1.0 / isi, 0.0)
+
+
+def escape_noise_effective_rate(pixels, dt_ms: float = 0.1,
+                                refractory_ms: float = ESCAPE_REFRACTORY_MS,
+                                encoding: str = "auryn") -> np.ndarray:
+    """Mean firing rate (Hz) of a Bernoulli escape-noise neuron under constant input
+    (:func:`input_group` with ``refractory``): it spikes with probability
+    ``p = min(rate*dt, 1)`` per step and, after a spike, cannot spike for the next
+    ``n_ref - 1`` steps (``n_ref = refractory/dt``)."""
+    p = np.minimum(escape_noise_rates(pixels, encoding) * dt_ms * 1e-3, 1.0)
+    return _dead_time_rate(p, refractory_ms, dt_ms)
+
+
+def renewal_rate(hazard, refractory_ms: float = ESCAPE_REFRACTORY_MS,
+                 dt_ms: float = 0.1) -> np.ndarray:
+    """Mean firing rate (Hz) of the renewal input neuron (:func:`renewal_reset`) at a
+    constant hazard (Hz): after a spike the next comes ``refractory - dt`` plus an
+    exponential interval later, at the first step at or after it, so the interval in
+    steps is ``n_ref - 1`` plus a geometric number with ``p = 1 - exp(-hazard * dt)``
+    (as Auryn's ``SRM0Group``: shortest interval ``refractory / dt`` steps)."""
+    p = -np.expm1(-np.asarray(hazard, float) * dt_ms * 1e-3)
+    return _dead_time_rate(p, refractory_ms, dt_ms)
+
+
+def escape_input_activity(pixels, encoding: str = "auryn", counts_window_ms: float | None = None,
+                          rng: np.random.Generator | None = None) -> np.ndarray:
+    """The data neurons' activity as a rate network's input, in units of a white pixel's
+    rate: :func:`renewal_rate` of each pixel's hazard divided by that of a white pixel
+    (values in [0, 1]).  With ``counts_window_ms`` the activity is sampled: Poisson
+    spike counts over that window (``rng`` draws them), divided by the white pixel's
+    expected count, so the rate network sees the count noise of one presentation."""
+    white = float(renewal_rate(escape_noise_rates(1.0, encoding)))
+    activity = renewal_rate(escape_noise_rates(pixels, encoding)) / white
+    if counts_window_ms is None:
+        return activity
+    if rng is None:
+        raise ParameterError("escape_input_activity needs rng to sample spike counts")
+    expected = white * counts_window_ms * 1e-3
+    if not expected > 0:
+        raise ParameterError(f"counts_window_ms must be > 0 ms, got {counts_window_ms!r}")
+    return rng.poisson(activity * expected) / expected
 
 
 def encode(pixels, encoding: str = "poisson", max_rate_hz: float = 100.0) -> np.ndarray:
@@ -244,12 +316,15 @@ POISSON_SPIKE = "rand() < rate * dt"
 
 def renewal_reset(rates: str = "rates", index: str = "i", refractory: str = "data_refractory",
                   gate: str | None = None) -> str:
-    """Reset statement of an escape-noise renewal neuron: the next spike comes after the
-    absolute refractory period plus an exponential interval at the slot's hazard
-    ``rates(t, index)`` (a 2-D TimedArray in Hz).  ``gate`` (an expression equal to 1
-    for input neurons and 0 for the others) lets the statement sit in a group that
+    """Reset statement of an escape-noise renewal neuron: the next spike comes at the
+    first step at or after ``refractory - dt`` plus an exponential interval at the slot's
+    hazard ``rates(t, index)`` (a 2-D TimedArray in Hz): the spike's own step counts
+    towards the refractory period, so the shortest interval is ``refractory / dt`` steps,
+    as in Auryn's ``SRM0Group`` (:func:`renewal_rate`).  ``gate`` (an expression equal to
+    1 for input neurons and 0 for the others) lets the statement sit in a group that
     holds other neurons too; the ``1e-30*Hz`` keeps silent inputs (rate 0) silent."""
-    draw = f"t + {refractory} - log(1 - rand()) / ({rates}(t, {index}) + 1e-30*Hz)"
+    draw = (f"t + clip({refractory} - dt, 0*dt, {refractory})"
+            f" - log(1 - rand()) / ({rates}(t, {index}) + 1e-30*Hz)")
     if gate is None:
         return f"t_next = {draw}"
     return f"t_next = t_next + {gate} * ({draw} - t_next)"

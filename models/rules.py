@@ -70,6 +70,9 @@ class LearningRule(abc.ABC):
     #: :meth:`state` (a resumed rule is constructed with the same configuration)
     checkpoint_exclude: ClassVar[tuple[str, ...]] = ("params", "device", "progress")
 
+    #: the rate rule this spiking rule is judged against like for like (None for rate rules)
+    rate_twin: ClassVar[str | None] = None
+
     #: old name -> today's name of parameters renamed since results were first written
     renamed_parameters: ClassVar[dict[str, str]] = {}
 

@@ -138,3 +138,56 @@ def test_stimulus_swapped_by_run_args(kind, tmp_path):
         net.run({"stimulus": np.zeros((5, n_in)) * Hz})
     if kind == "cpp_standalone":
         assert net.n_runs == 3 and net.compile_seconds is not None
+
+
+def test_escape_encodings_and_twin_activity():
+    for name, (gain, offset) in enc.ESCAPE_ENCODINGS.items():
+        np.testing.assert_allclose(enc.escape_noise_current([0.0, 1.0], name), [offset, gain + offset])
+    np.testing.assert_allclose(enc.escape_noise_current(1.0, "auryn"), 0.285)          # Table 2
+    np.testing.assert_allclose(enc.escape_noise_rates([1e-12, 1.0], "gray"),
+                               100 * np.exp((np.array([0.065, 0.215]) - 0.1) / 0.05))
+    with pytest.raises(ParameterError, match="encoding"):
+        enc.escape_noise_rates([0.5], "binary")
+    # renewal neuron: n_ref - 1 dead steps plus a geometric wait with p = 1 - exp(-h dt)
+    p = -np.expm1(-4044.730 * 1e-4)
+    np.testing.assert_allclose(enc.renewal_rate(4044.730), 1e4 / (39 + 1 / p), rtol=1e-6)
+    assert 249.9 < enc.renewal_rate(1e9) <= 250.0                         # one spike per 40 steps
+    assert enc.renewal_rate(0.0) == 0.0
+    activity = enc.escape_input_activity(np.array([0.0, 0.5, 1.0]), "gray")
+    np.testing.assert_allclose(activity, enc.renewal_rate(enc.escape_noise_rates([0.0, 0.5, 1.0], "gray"))
+                               / enc.renewal_rate(enc.escape_noise_rates(1.0, "gray")))
+    with pytest.raises(ParameterError, match="rng"):
+        enc.escape_input_activity([0.5], counts_window_ms=200.0)
+
+
+def test_renewal_neurons_fire_at_renewal_rate():
+    """The renewal input neuron of the spiking rules (renewal_reset/renewal_slot_start):
+    mean rate renewal_rate(hazard), shortest interval refractory/dt steps as Auryn's
+    SRM0Group; the code's label drive (I = 0.48) fires right after each refractory period."""
+    from brian2 import NeuronGroup
+    hazards = np.repeat([0.0, float(enc.escape_noise_rates(0.5, "gray")), 4044.730,
+                         float(enc.escape_noise_hazard(0.48))], 50)
+    t_run = 2000 * ms
+
+    def construct():
+        rates = enc.slot_timed_array(1, len(hazards), t_run, Hz, "rates")
+        rates.values[0, :] = hazards
+        group = NeuronGroup(len(hazards), "t_next : second\nref : second (constant)",
+                            threshold=enc.RENEWAL_SPIKE, reset=enc.renewal_reset(refractory="ref"),
+                            namespace={"rates": rates}, name="inp")
+        group.ref = enc.ESCAPE_REFRACTORY_MS * ms
+        group.run_regularly(enc.renewal_slot_start(), dt=t_run, when="start")
+        mon = SpikeMonitor(group, name="mon")
+        return Network(group, mon), {"inp": group, "mon": mon}
+
+    net = build(construct, t_run, DeviceConfig(kind="runtime", dt_ms=DT_MS))
+    net.run(seed=5)
+    counts = net.get("mon.count").reshape(4, 50).sum(axis=1)
+    expected = 50 * 2.0 * enc.renewal_rate(hazards[::50], dt_ms=DT_MS)
+    assert counts[0] == 0
+    assert within_poisson(counts, expected), (counts, expected)
+    assert counts[3] / 100 > 247                                   # the code's label: ~250 Hz
+    i, t = net.get("mon.i"), net.get("mon.t")
+    steps = np.round(t / (DT_MS * 1e-3)).astype(np.int64)
+    isis = np.concatenate([np.diff(steps[i == n]) for n in np.unique(i)])
+    assert isis.min() == 40                                         # 4 ms, reached

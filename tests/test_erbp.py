@@ -227,6 +227,27 @@ def test_quantized_weights_stay_on_grid():
         rule.close()
 
 
+def test_input_encoding_and_label_drive():
+    """slot_inputs: pixel hazards under input_encoding; the true label's neuron at the
+    hazard of label_current while learning (the code's 0.48 as an option), silent at test."""
+    from brian2 import Hz
+    from bioprop.models import encoding as enc
+    x = np.array([[0.0, 0.3, 1.0], [1.0, 0.5, 0.0]])
+    y = np.array([1, 0])
+    for overrides, encoding, label in (({}, "auryn", 0.285),
+                                       ({"input_encoding": "gray", "label_current": 0.48}, "gray", 0.48)):
+        params = ERBP.parameters.resolve(overrides)
+        rule = ERBP(n_inputs=3, n_classes=2, hidden=(4,), params=params, seed=0)
+        rates = rule.slot_inputs(x, y, learning=True)["rates"] / Hz
+        np.testing.assert_allclose(rates[:, :3], enc.escape_noise_rates(x, encoding))
+        labels = np.zeros((2, 2))
+        labels[[0, 1], y] = enc.escape_noise_hazard(label)
+        np.testing.assert_allclose(rates[:, 3:5], labels)
+        assert np.all(rule.slot_inputs(x, y, learning=False)["rates"][:, 3:5] == 0 * Hz)
+    with pytest.raises(Exception, match="input_encoding"):
+        ERBP.parameters.resolve({"input_encoding": "binary"})
+
+
 def _train(name, device, n_train=200, **overrides):
     from bioprop.models.datasets import load_dataset
     from bioprop.models.training import train

@@ -3,7 +3,8 @@
 The reference values in ``data/erbp_reference.npz`` were recorded with this module
 (``python tests/test_erbp_reference.py``) after the shared spiking base landed; a
 refactor that changes any of them changes eRBP's behaviour.  Re-record only for a
-deliberate change of the model, and say so in the commit.
+deliberate change of the model, and say so in the commit (last: the data and label
+neurons' shortest interval made refractory/dt steps, as Auryn's SRM0Group; issue 16).
 """
 import sys
 from pathlib import Path

@@ -18,6 +18,8 @@ has the shape of ``W_l^T``, ``(n_{l-1}, n_l)``; ``D_l`` has shape ``(n_l, n_L)``
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..alignment import angle_degrees
@@ -26,6 +28,13 @@ from ..params import Parameter
 from ..rules import register
 from .mlp import (ACTIVATIONS, INITS, RATE_PARAMETERS, RateRule, Updates, init_weights, make_optimizer,
                   tuned_learning_rate)
+
+#: the twin's search (workflows/config/tune_erbp_twin.yaml), the tuning procedure of
+#: workflows/rules/tune.smk with the twin's SGD
+TWIN_SEARCH = ("validation search (workflows/config/tune_erbp_twin.yaml): Fashion-MNIST, 10,000 "
+               "training / 2,000 validation samples of its training set, 784-200-10, 8 epochs, "
+               "seed 0; SGD learning_rate in {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2}; winner 3e-3 "
+               "(1e-2 and above diverge)")
 
 FA_PARAMETERS = RATE_PARAMETERS.extend(
     Parameter("feedback_init", "glorot", "distribution of the initial feedback matrices "
@@ -92,6 +101,42 @@ class FeedbackAlignment(RateRule):
     def feedback_angles(self) -> np.ndarray:
         angles = [angle_degrees(f, p) for f, p in zip(self.feedback, self.backprop_pathways())]
         return np.array(angles + [np.nan])  # the output layer receives no feedback
+
+
+def _erbp_like(name, value, source):
+    """``fa``'s parameter ``name`` with the twin's default ``value`` and its ``source``."""
+    return dataclasses.replace(FA_PARAMETERS[name], default=value, source=source)
+
+
+@register
+class ERBPTwin(FeedbackAlignment):
+    """The like-for-like rate twin of eRBP: feedback alignment run the way eRBP learns.
+
+    eRBP (Neftci et al. 2017) is random backpropagation with a fixed random feedback
+    matrix, as ``fa``, but it learns online, after every sample, by plain steps
+    ``eta * dendrite * pre`` with the dendrite carrying label minus prediction (an MSE
+    error on linear outputs), and its input layer sees the escape-noise data neurons'
+    spike trains, which silence dark pixels.  So the twin is ``fa`` with batch size 1,
+    SGD, the MSE loss and, as input, the data neurons' mean rates in units of a white
+    pixel's (``inputs="escape_rates"``; ``escape_counts`` samples their spike counts
+    instead).  Its learning rate comes from the tuning procedure; it cannot be eRBP's eta,
+    whose units are the dendrite's.  ``fa`` stays the strong reference (Adam, batches,
+    cross-entropy, pixels); the paper's claim (eRBP within about one point of GPU random
+    BP) is about this like-for-like comparison (README, eRBP).
+    """
+
+    name = "erbp-twin"
+    summary = "eRBP's rate twin: feedback alignment online (batch 1, SGD, MSE) on the escape-noise rates"
+    reference = ("Neftci, Augustine, Paul & Detorakis (2017) Front. Neurosci. 11:324 (its rate "
+                 "twin, random BP); Lillicrap et al. (2016) Nat. Commun. 7:13276")
+    parameters = FA_PARAMETERS.extend(replace=(
+        _erbp_like("batch_size", 1, "eRBP updates after every sample (online)"),
+        _erbp_like("optimizer", "sgd", "eRBP's update is a plain step eta * dendrite * pre"),
+        _erbp_like("loss", "mse", "eRBP's error neurons carry label minus prediction"),
+        _erbp_like("inputs", "escape_rates", "eRBP's input layer is the escape-noise data neurons "
+                                             "(Neftci et al. 2017, Table 2)"),
+        _erbp_like("learning_rate", 3e-3, TWIN_SEARCH),
+    ))
 
 
 @register

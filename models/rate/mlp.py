@@ -28,6 +28,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from .. import schema
+from ..encoding import ESCAPE_ENCODINGS, escape_input_activity
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
 from ..rules import EpochResult, LearningRule
@@ -141,6 +142,8 @@ ACTIVATIONS: dict[str, Activation] = {f.name: f for f in (Activation(), ReLU(), 
 
 # --------------------------------------------------------------------------- losses
 LOSSES = ("mse", "cross_entropy")
+#: what a rate network's input layer can see (the ``inputs`` parameter)
+INPUTS = ("pixels", "escape_rates", "escape_counts")
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -397,6 +400,17 @@ RATE_PARAMETERS = ParameterSet((
               kind=str, choices=INITS),
     Parameter("dtype", "float64", "floating-point type of weights and activities",
               kind=str, choices=("float64", "float32")),
+    Parameter("inputs", "pixels", "what the input layer sees: pixels; escape_rates, the mean "
+              "rates of eRBP's escape-noise data neurons in units of a white pixel's "
+              "(bioprop.models.encoding.escape_input_activity); escape_counts, their Poisson "
+              "spike counts over count_window, drawn anew at every presentation",
+              kind=str, choices=INPUTS,
+              source="ours, for like-for-like rate twins of spiking rules (eRBP: Neftci et al. "
+                     "2017, Table 2 encoding)"),
+    Parameter("escape_encoding", "auryn", "escape-noise encoding of escape_rates / escape_counts "
+              "(bioprop.models.encoding.ESCAPE_ENCODINGS)", kind=str, choices=tuple(ESCAPE_ENCODINGS)),
+    Parameter("count_window", 200.0, "window of the escape_counts spike counts (eRBP: the sample's "
+              "250 ms less its 50 ms settle time)", "ms", low=0.0, open_low=True),
     Parameter("record_alignment", False, "record update_angle, error_angle, error_sample_angle and feedback_angle "
               "(degrees, versus backprop) per epoch on a fixed probe batch", kind=bool),
     Parameter("alignment_samples", 256, "training samples in the alignment probe batch",
@@ -463,8 +477,18 @@ class RateRule(LearningRule):
         t[np.arange(len(y)), y] = 1.0
         return t
 
+    def network_inputs(self, x: np.ndarray) -> np.ndarray:
+        """What the input layer sees for pixels ``x`` (the ``inputs`` parameter), in the
+        network's dtype; ``escape_counts`` draws new counts from the rule's generator."""
+        p = self.params
+        if p["inputs"] != "pixels":
+            from brian2 import ms
+            window = float(p["count_window"] / ms) if p["inputs"] == "escape_counts" else None
+            x = escape_input_activity(np.clip(x, 0.0, 1.0), p["escape_encoding"], window, self.rng)
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
     def train_epoch(self, x, y) -> EpochResult:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = self.network_inputs(x)
         t = self.targets(np.asarray(y))
         if self.params["record_alignment"] and self._probe is None:
             k = min(self.params["alignment_samples"], len(x))
@@ -479,7 +503,7 @@ class RateRule(LearningRule):
         return EpochResult(train_predictions=predictions, variables=variables)
 
     def predict(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=self.dtype)
+        x = self.network_inputs(x)
         out = [self.net.forward(x[s:s + 4096]).output[:, :self.n_classes].argmax(axis=1)
                for s in range(0, len(x), 4096)]
         return np.concatenate(out) if out else np.empty(0, np.int64)

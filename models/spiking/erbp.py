@@ -42,6 +42,14 @@ Departures (each also in the parameter's ``source``):
   ``clock % 2500 > 500`` starts one step later);
 * initial weights are not given in Table 2; we draw them uniform in
   +-init_scale * sqrt(6 / (n_pre + n_post)) nA;
+* data and label neurons are renewal processes (the next spike drawn at each spike and
+  slot start, :func:`~bioprop.models.encoding.renewal_reset`), with the code's shortest
+  interval of refractory / dt steps;
+* the true label's neuron is driven at ``label_current`` = 0.285, a white pixel's current
+  (~238 Hz); the code's 0.48 (~250 Hz) is the ``erbp-auryn`` setting of the study
+  config (README);
+* ``input_encoding="gray"`` (ours) is an option for gray-level images; the default is the
+  paper's;
 * classification counts output spikes over the whole test presentation; ties
   (including all zero) go to the lowest class index.
 
@@ -64,7 +72,7 @@ import numpy as np
 from brian2 import Hz, amp, nA
 
 from .. import schema
-from ..encoding import escape_noise_rates
+from ..encoding import ESCAPE_ENCODINGS, escape_noise_current, escape_noise_hazard, escape_noise_rates
 from ..errors import ParameterError
 from ..params import Parameter, ParameterSet
 from ..rules import register
@@ -105,6 +113,18 @@ PARAMETERS = ParameterSet((
               low=0.0, source=T2),
     Parameter("data_refractory", 4.0, "refractory period of data and label neurons", "ms",
               low=0.0, source=T2),
+    Parameter("input_encoding", "auryn", "pixel -> input current of the escape-noise data "
+              "neurons: auryn I_in = 0.5 x - 0.215 (near-binary images), gray I_in = 0.15 x + "
+              "0.065 (every non-zero pixel in the hazard's sloped part; bioprop.models.encoding)",
+              kind=str, choices=tuple(ESCAPE_ENCODINGS),
+              source=f"{T2} and {CODE} (auryn); gray is ours, for gray-level images"),
+    Parameter("label_current", float(escape_noise_current(1.0)), "input current I_in of the "
+              "true class's label neuron while learning (hazard 100 Hz exp((I_in - 0.1)/0.05))",
+              high=1.0,
+              source=f"ours: a white pixel's I_in under auryn (0.285, ~238 Hz); the {CODE} "
+                     "drives it with (0.98 - 0.5) = 0.48 (experimentLib.create_data_rbp: labels "
+                     "0.98, current (label - 0.5) * 1e4 * dt), firing right after each "
+                     "refractory period (~250 Hz)"),
     Parameter("noise_weight", 0.05, "Poisson noise weight sigma into the soma (times R)", "nA",
               low=0.0, source=f"{T2} (eRBP+ 50e-3 nA; eRBP stochastic 0)"),
     Parameter("noise_rate", 1000.0, "rate of the somatic Poisson noise", "Hz", low=0.0,
@@ -166,13 +186,16 @@ class _ERBPBase(SlotPresentationRule):
         return netmod.make_construct(self.layout, self.params, n_slots, self.stochastic)
 
     def slot_inputs(self, x, y, learning):
-        """Input rates (Hz) of the data and label neurons: escape-noise rates of the pixels,
-        and while learning the label's neuron at the rate of a white pixel."""
+        """Input hazards (Hz) of the data and label neurons: escape-noise hazards of the
+        pixels under ``input_encoding``, and while learning the true label's neuron at the
+        hazard of ``label_current``."""
         n = len(x)
+        p = self.params
         rates = np.zeros((n, self.layout.n_inp))
-        rates[:, :self.n_inputs] = escape_noise_rates(np.clip(x, 0.0, 1.0))
+        rates[:, :self.n_inputs] = escape_noise_rates(np.clip(x, 0.0, 1.0), p["input_encoding"])
         if learning:
-            rates[np.arange(n), self.n_inputs + np.asarray(y, int)] = float(escape_noise_rates(1.0))
+            label = float(escape_noise_hazard(p["label_current"]))
+            rates[np.arange(n), self.n_inputs + np.asarray(y, int)] = label
         return {"rates": rates * Hz}
 
     def state_run_args(self, learning):
@@ -223,6 +246,7 @@ class ERBP(_ERBPBase):
     name = "erbp"
     summary = "event-driven random backpropagation, eRBP+ (two-compartment LIF, Brian2)"
     parameters = PARAMETERS
+    rate_twin = "erbp-twin"
 
 
 @register
@@ -233,6 +257,7 @@ class ERBPStochastic(_ERBPBase):
     name = "erbp-stochastic"
     summary = "eRBP with blank-out (stochastic) synapses instead of somatic noise"
     stochastic = True
+    rate_twin = "erbp-twin"
     parameters = PARAMETERS.extend(replace=(
         Parameter("noise_weight", 0.0, "Poisson noise weight sigma into the soma (times R)", "nA",
                   low=0.0, source=f"{T2}: 0 for the stochastic-synapse variant"),

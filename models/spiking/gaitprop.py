@@ -234,6 +234,7 @@ class SpikingGAITProp(SlotPresentationRule):
     summary = "GAIT-Prop in spikes: symmetric nudges carried down kappa W^T, local rate-change updates"
     reference = PAPER
     parameters = PARAMETERS
+    rate_twin = "gaitprop"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -269,6 +269,7 @@ class SynapticSamplingMachine(_BoltzmannSpiking):
     summary = "synaptic sampling machine: LIF units, blank-out synapses, event-driven CD (Brian2)"
     reference = S2M
     parameters = PARAMETERS
+    rate_twin = "s2m-discrete"
 
 
 @register
@@ -277,6 +278,7 @@ class EventDrivenCD(_BoltzmannSpiking):
 
     name = "ecd"
     summary = "event-driven contrastive divergence: noisy LIF units, reliable synapses (Brian2)"
+    rate_twin = "rbm"
     reference = ("Neftci, Das, Pedroni, Kreutz-Delgado & Cauwenberghs (2014) Event-driven contrastive "
                  "divergence for spiking neuromorphic systems. Front. Neurosci. 7:272")
     parameters = PARAMETERS.extend(replace=(

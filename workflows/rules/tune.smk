@@ -4,7 +4,8 @@
 # each grid point is a training run whose validation accuracy after every
 # epoch is kept; the winner of a rule is the grid point with the highest peak
 # validation accuracy (max over epochs = early stopping on validation), mean
-# over seeds.  Runs are the checkpoints: an interrupted search resumes.
+# over seeds, among the points whose runs did not fault (a diverging run trains
+# on under --on-fault warn, so the grid completes, and cannot win).  Runs are the checkpoints: an interrupted search resumes.
 #   snakemake tune -s workflows/Snakefile --profile workflows/profiles/local \
 #             --configfile workflows/config/tune_rate.yaml
 rule tune_train:
@@ -30,7 +31,7 @@ rule tune_train:
         "../envs/bioprop.yaml"
     shell:
         "OMP_NUM_THREADS={threads} bioprop train {params.rule} {params.args} {params.point} "
-        "--quiet --resume --out {output} > {log} 2>&1"
+        "--quiet --resume --on-fault warn --out {output} > {log} 2>&1"
 
 
 rule tune_select:

@@ -3,7 +3,9 @@
 Reads only ``validation_accuracy`` (never the test set).  A run's score is its
 peak validation accuracy over epochs (early stopping on validation); a grid
 point's score is the mean over seeds; each run label's winner is the grid
-point with the highest score.  Writes every grid point to ``--table`` (CSV) and
+point with the highest score among those where no run faulted (diverged: the
+runs train on under ``--on-fault warn`` so that the grid completes, and the
+table counts them in ``faulted``).  Writes every grid point to ``--table`` (CSV) and
 the winners to ``--winners`` (YAML: per label the rule, the winning
 parameters, the epoch of the peak and a ``source`` line recording the search,
 ready for a parameter's ``source`` string).
@@ -47,20 +49,26 @@ def main(argv=None) -> int:
         rows.append({"dataset": ds.attrs["dataset"], "label": ds.attrs["label"], "rule": ds.attrs["rule"],
                      "setting": path.parent.name, "seed": int(ds.attrs["seed"]),
                      "peak_validation": float(np.max(val)), "peak_epoch": int(np.argmax(val)) + 1,
-                     "final_validation": float(val[-1]), "epochs": len(val), "point": json.dumps(point)})
+                     "final_validation": float(val[-1]), "epochs": len(val), "point": json.dumps(point),
+                     "faulted": bool(json.loads(ds.attrs.get("faults", "[]")))})
         context[ds.attrs["dataset"]] = (json.loads(ds.attrs["dataset_subset"]), ds.attrs["layer_sizes"])
     runs = pd.DataFrame(rows)
     table = (runs.groupby(["dataset", "label", "rule", "setting", "point"], sort=True)
              .agg(seeds=("seed", "count"), peak_validation=("peak_validation", "mean"),
                   peak_validation_sd=("peak_validation", "std"), peak_epoch=("peak_epoch", "mean"),
-                  final_validation=("final_validation", "mean"), epochs=("epochs", "max"))
+                  final_validation=("final_validation", "mean"), epochs=("epochs", "max"),
+                  faulted=("faulted", "sum"))
              .reset_index())
     with atomic_output(args.table, overwrite=True) as tmp:
         table.drop(columns="point").to_csv(tmp, index=False, float_format="%.4f")
 
     winners = defaultdict(dict)
     for (dataset, label), group in table.groupby(["dataset", "label"]):
-        best = group.loc[group["peak_validation"].idxmax()]
+        stable = group[group["faulted"] == 0]
+        if stable.empty:
+            raise SystemExit(f"{dataset} / {label}: every grid point faulted (diverged); "
+                             "extend the grid to smaller steps")
+        best = stable.loc[stable["peak_validation"].idxmax()]
         subset, layers = context[dataset]
         grid = defaultdict(list)
         for point in group["point"]:
