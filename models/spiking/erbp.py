@@ -53,13 +53,10 @@ Departures (each also in the parameter's ``source``):
 * classification counts output spikes over the whole test presentation; ties
   (including all zero) go to the lowest class index.
 
-Known gap (measured, README "eRBP gap study"): on Fashion-MNIST eRBP+ with these
-defaults is below its rate twin ``fa`` (16 points after one epoch, 8 after three, still
-closing).  The escape-noise encoding silences pixels below ~0.5 (a linear readout of
-the input rates loses ~7 points against the pixels), and the spiking output layer
-learns slowly: after 10,000 samples it classifies 4-8 points below a logistic readout
-of its own hidden layer's spike counts, with or without learning in the hidden layer
-(``hidden_feedback_scale=0``), and larger steps make it worse.
+Rate twins: ``erbp-twin`` is the like-for-like comparison (feedback alignment online,
+SGD, MSE error, on this encoding's input rates), ``fa`` the strong one (Adam, batches,
+cross-entropy, pixels); the measured gaps, and what the escape-noise encoding costs on
+gray-level images, are in the README (eRBP sections).
 
 Run pattern (:mod:`.presentation`, shared by every spiking rule): one build per rule
 instance (architecture and parameters); each epoch runs it in fixed-size chunks of
