@@ -47,94 +47,37 @@ rule summary_table:
         "../scripts/summary_table.py"
 
 
-rule figure_learning_curves:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "learning_curves.png", caption="../report/learning_curves.rst",
-                   category="Accuracy", subcategory="{dataset}", labels={"figure": "learning curves"}),
-        pdf=RESULTS / "{dataset}" / "learning_curves.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "learning_curves.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure learning-curves {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
+# One figure rule per kind (`bioprop figure KIND`), each with its own caption in
+# ../report/ and its place in the report; the loop variable is frozen in params.
+FIGURE_REPORT = {
+    "learning-curves": ("Accuracy", "learning curves"),
+    "alignment": ("Alignment to backprop", "update angle"),
+    "firing-rates": ("Spiking activity", "firing rates"),
+    "robustness": ("Robustness", "quantization and pruning"),
+    "sweeps": ("Parameter studies", "sweeps"),
+    "sparsity": ("Spiking activity", "sparsity"),
+}
 
+for kind, (category, label) in FIGURE_REPORT.items():
+    stem = kind.replace("-", "_")
 
-rule figure_alignment:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "alignment.png", caption="../report/alignment.rst",
-                   category="Alignment to backprop", subcategory="{dataset}", labels={"figure": "update angle"}),
-        pdf=RESULTS / "{dataset}" / "alignment.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "alignment.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure alignment {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
-
-
-rule figure_firing_rates:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "firing_rates.png", caption="../report/firing_rates.rst",
-                   category="Spiking activity", subcategory="{dataset}", labels={"figure": "firing rates"}),
-        pdf=RESULTS / "{dataset}" / "firing_rates.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "firing_rates.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure firing-rates {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
-
-
-rule figure_robustness:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "robustness.png", caption="../report/robustness.rst",
-                   category="Robustness", subcategory="{dataset}", labels={"figure": "quantization and pruning"}),
-        pdf=RESULTS / "{dataset}" / "robustness.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "robustness.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure robustness {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
-
-
-rule figure_sweeps:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "sweeps.png", caption="../report/sweeps.rst",
-                   category="Parameter studies", subcategory="{dataset}", labels={"figure": "sweeps"}),
-        pdf=RESULTS / "{dataset}" / "sweeps.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "sweeps.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure sweeps {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
-
-
-rule figure_sparsity:
-    input:
-        RESULTS / "{dataset}" / "combined.nc",
-    output:
-        png=report(RESULTS / "{dataset}" / "sparsity.png", caption="../report/sparsity.rst",
-                   category="Spiking activity", subcategory="{dataset}", labels={"figure": "sparsity"}),
-        pdf=RESULTS / "{dataset}" / "sparsity.pdf",
-    log:
-        RESULTS / "logs" / "{dataset}" / "sparsity.log",
-    conda:
-        "../envs/bioprop.yaml"
-    shell:
-        "bioprop figure sparsity {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
+    rule:
+        name:
+            f"figure_{stem}"
+        input:
+            RESULTS / "{dataset}" / "combined.nc",
+        output:
+            png=report(RESULTS / "{dataset}" / f"{stem}.png", caption=f"../report/{stem}.rst",
+                       category=category, subcategory="{dataset}", labels={"figure": label}),
+            pdf=RESULTS / "{dataset}" / f"{stem}.pdf",
+        log:
+            RESULTS / "logs" / "{dataset}" / f"{stem}.log",
+        params:
+            kind=kind,
+        conda:
+            "../envs/bioprop.yaml"
+        shell:
+            "bioprop figure {params.kind} {input} --out {output.png} --out {output.pdf} > {log} 2>&1"
 
 
 rule spikes:
