@@ -155,6 +155,7 @@ class _ERBPBase(SlotPresentationRule):
 
     reference = PAPER
     stochastic = False
+    rate_twin = "erbp-twin"
     weight_units = "nA"
 
     def __init__(self, **kwargs):
@@ -243,7 +244,6 @@ class ERBP(_ERBPBase):
     name = "erbp"
     summary = "event-driven random backpropagation, eRBP+ (two-compartment LIF, Brian2)"
     parameters = PARAMETERS
-    rate_twin = "erbp-twin"
 
 
 @register
@@ -254,7 +254,6 @@ class ERBPStochastic(_ERBPBase):
     name = "erbp-stochastic"
     summary = "eRBP with blank-out (stochastic) synapses instead of somatic noise"
     stochastic = True
-    rate_twin = "erbp-twin"
     parameters = PARAMETERS.extend(replace=(
         Parameter("noise_weight", 0.0, "Poisson noise weight sigma into the soma (times R)", "nA",
                   low=0.0, source=f"{T2}: 0 for the stochastic-synapse variant"),
