@@ -27,13 +27,15 @@ def cmd_summary(args) -> int:
     import csv
 
     combined = schema.read_combined(args.combined)
-    table = statistics.summary(combined, args.variable, confidence=args.confidence).to_dataframe().reset_index()
+    table = statistics.summary(combined, args.variable, confidence=args.confidence,
+                               last=args.last_epochs).to_dataframe().reset_index()
     table["variable"] = args.variable       # the CSV says which accuracy it summarises
+    table["last_epochs"] = args.last_epochs
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     pairs = [pair.partition(",")[::2] for pair in args.compare or []]
-    rows = [{**res, "variable": args.variable}
+    rows = [{**res, "variable": args.variable, "last_epochs": args.last_epochs}
             for res in statistics.comparisons(combined, pairs, variable=args.variable, margin=args.margin,
-                                              confidence=args.confidence)]
+                                              confidence=args.confidence, last=args.last_epochs)]
     for res in rows:
         line = (f"{res['rule_a']} - {res['rule_b']} on {res['dataset']}: {res['mean_difference']:+.4f} "
                 f"[{res['ci_low']:+.4f}, {res['ci_high']:+.4f}] (bootstrap "
@@ -50,7 +52,7 @@ def cmd_summary(args) -> int:
             fields = ["rule_a", "rule_b", "dataset", "n_seeds", "mean_difference", "ci_low", "ci_high",
                       "bootstrap_low", "bootstrap_high",
                       "effect_size_dz", "p_value", "p_holm", "margin", "p_equivalence", "p_equivalence_holm",
-                      "variable"]
+                      "variable", "last_epochs"]
             writer = csv.DictWriter(fh, fieldnames=fields, restval="")
             writer.writeheader()
             writer.writerows(rows)
@@ -131,6 +133,9 @@ def build_parser():
     summary.add_argument("combined", help="file written by `bioprop combine`")
     summary.add_argument("--variable", default="test_accuracy", help="per-epoch variable (default test_accuracy)")
     summary.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals")
+    summary.add_argument("--last-epochs", type=model_cli._positive_int, default=1, metavar="K",
+                         help="summarise each run by the mean of its last K epochs (default 1: the "
+                              "final epoch; the eRBP paper reports the mean of the last 5)")
     summary.add_argument("--compare", action="append", metavar="RULE_A,RULE_B",
                          help="paired comparison of two rules by seed (repeatable)")
     summary.add_argument("--margin", type=float,

@@ -82,8 +82,18 @@ def combine_runs(paths: Iterable[str | os.PathLike], *, lazy: bool = False) -> x
     return combined
 
 
-def final_epoch(combined: xr.Dataset, variable: str = "test_accuracy") -> xr.DataArray:
-    """``variable`` at the last epoch each run reached (ignoring NaN padding)."""
+def final_epoch(combined: xr.Dataset, variable: str = "test_accuracy", last: int = 1) -> xr.DataArray:
+    """``variable`` at the last epoch each run reached (ignoring NaN padding), or with
+    ``last`` = k > 1 its mean over the run's last k evaluated epochs: a plateau
+    measure, as the eRBP paper (Neftci et al. 2017) reports the mean of the last 5
+    test evaluations of a run.  A run with fewer than k evaluated epochs gives NaN."""
+    if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 1:
+        raise ResultError(f"last (number of final epochs averaged) must be an integer >= 1; got {last!r}")
     values = combined[variable]
-    last = values.notnull().cumsum("epoch").argmax("epoch")
-    return values.isel(epoch=last)
+    evaluated = values.notnull()
+    if last == 1:
+        return values.isel(epoch=evaluated.cumsum("epoch").argmax("epoch"))
+    from_end = evaluated.isel(epoch=slice(None, None, -1)).cumsum("epoch").isel(epoch=slice(None, None, -1))
+    window = evaluated & (from_end <= last)
+    mean = values.where(window).mean("epoch")
+    return mean.where(window.sum("epoch") == last)

@@ -36,10 +36,12 @@ def _bootstrap_interval(values: np.ndarray, confidence: float, resamples: int = 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def summary(combined: xr.Dataset, variable: str = "test_accuracy", confidence: float = 0.95) -> xr.Dataset:
+def summary(combined: xr.Dataset, variable: str = "test_accuracy", confidence: float = 0.95,
+            last: int = 1) -> xr.Dataset:
     """Mean, standard deviation, count and t-interval over seeds of ``variable``
-    at each run's final epoch, for every (rule, dataset)."""
-    final = final_epoch(combined, variable)
+    at each run's final epoch (``last`` > 1: its mean over the run's last ``last``
+    epochs, :func:`~.results.final_epoch`), for every (rule, dataset)."""
+    final = final_epoch(combined, variable, last)
     out = {name: np.full((final.sizes["rule"], final.sizes["dataset"]), np.nan)
            for name in ("mean", "std", "n", "ci_low", "ci_high")}
     for i, rule in enumerate(final.rule.values):
@@ -56,18 +58,20 @@ def summary(combined: xr.Dataset, variable: str = "test_accuracy", confidence: f
     labels = {"mean": "mean over seeds", "std": "sample standard deviation over seeds",
               "n": "number of seeds", "ci_low": f"lower {confidence:.0%} t-interval bound",
               "ci_high": f"upper {confidence:.0%} t-interval bound"}
+    measure = "final-epoch" if last == 1 else f"last-{last}-epoch mean"
     return xr.Dataset({name: (("rule", "dataset"), values,
                               {"units": "1" if name == "n" else units,
-                               "long_name": f"final-epoch {variable}: {labels[name]}"})
+                               "long_name": f"{measure} {variable}: {labels[name]}"})
                        for name, values in out.items()},
                       coords={"rule": final.rule.values, "dataset": final.dataset.values},
-                      attrs={"confidence": confidence, "variable": variable})
+                      attrs={"confidence": confidence, "variable": variable, "last_epochs": last})
 
 
 def paired_comparison(combined: xr.Dataset, rule_a: str, rule_b: str, *, dataset: str | None = None,
                       variable: str = "test_accuracy", margin: float | None = None,
-                      confidence: float = 0.95) -> dict:
-    """Compare two rules at the final epoch, paired by seed.
+                      confidence: float = 0.95, last: int = 1) -> dict:
+    """Compare two rules at the final epoch (``last`` > 1: the mean of each run's
+    last ``last`` epochs), paired by seed.
 
     Returns the mean difference d = a - b over seeds with its t-interval and its
     percentile bootstrap interval (``bootstrap_low``, ``bootstrap_high``), the
@@ -77,7 +81,7 @@ def paired_comparison(combined: xr.Dataset, rule_a: str, rule_b: str, *, dataset
     equivalence |mean d| < margin -- the test behind claims such as "within
     one point of its rate-based twin".
     """
-    final = final_epoch(combined, variable)
+    final = final_epoch(combined, variable, last)
     if dataset is None:
         if final.sizes["dataset"] != 1:
             raise ResultError("several datasets in the results; name one with dataset=")

@@ -56,6 +56,23 @@ def test_summary_matches_hand_computation(combined):
     assert table.sel(rule="dfa", dataset="digits")["n"] == 1
 
 
+def test_summary_over_the_last_epochs(combined):
+    # each run's mean over its own last k evaluated epochs; runs shorter than k give NaN
+    last2 = results.final_epoch(combined, last=2)
+    assert last2.sel(rule="dfa", dataset="digits", seed=0) == pytest.approx(0.55)
+    assert last2.sel(rule="bp", dataset="digits", seed=3) == pytest.approx((0.5 + 0.83) / 2)
+    assert np.isnan(results.final_epoch(combined, last=3).sel(rule="bp", dataset="digits", seed=0))
+    table = statistics.summary(combined, last=2)
+    assert table.sel(rule="bp", dataset="digits")["mean"] == pytest.approx(
+        np.mean((0.5 + 0.8 + 0.01 * np.arange(5)) / 2))
+    assert table.attrs["last_epochs"] == 2
+    res = statistics.paired_comparison(combined, "bp", "fa", last=2)
+    assert res["mean_difference"] == pytest.approx(
+        np.mean((0.1 + (0.1 - 0.002 * np.arange(5))) / 2))
+    with pytest.raises(ResultError, match="last"):
+        results.final_epoch(combined, last=0)
+
+
 def test_paired_comparison_and_equivalence(combined):
     res = statistics.paired_comparison(combined, "bp", "fa", margin=0.2)
     diff = (0.8 + 0.01 * np.arange(5)) - (0.7 + 0.012 * np.arange(5))

@@ -26,10 +26,12 @@ rule summary:
     params:
         compare=compare_arguments(),
         variable=config["summary_variable"],
+        last=config["summary_last_epochs"],
     conda:
         "../envs/bioprop.yaml"
     shell:
-        "bioprop summary {input} --variable {params.variable} {params.compare} --out {output.table} "
+        "bioprop summary {input} --variable {params.variable} --last-epochs {params.last} "
+        "{params.compare} --out {output.table} "
         "--comparisons-out {output.comparisons} > {log} 2>&1"
 
 

@@ -1,6 +1,7 @@
 """Every rule on every dataset in one table (rule summary_table): one row per run
-label, one column per dataset, each cell the final-epoch mean over seeds with
-its t-interval, from the per-dataset summary.csv files of `bioprop summary`."""
+label, one column per dataset, each cell the mean over seeds of each run's
+summary value (final epoch, or mean of its last K) with its t-interval, from
+the per-dataset summary.csv files of `bioprop summary`."""
 import pandas as pd
 
 from bioprop.models.files import atomic_output
