@@ -43,6 +43,8 @@ rule speed_benchmark:
 # scripts/speed_report.py with the bp/PyTorch table above.
 #   snakemake benchmarks -s workflows/Snakefile --cores 1 --configfile workflows/config/benchmark_speed.yaml
 rule spiking_speed:
+    input:
+        data=dataset_input(DATASETS[0]),
     output:
         RESULTS / "speed" / "{rule}_{measure}.nc",
     log:

@@ -133,6 +133,14 @@ def job_threads(wildcards):
     return int(device_settings(config["rules"][wildcards.rule]).get("threads", 1))
 
 
+def dataset_input(dataset):
+    """A dataset's file or IDX directory as a job input, so that a workflow builds a
+    dataset it makes itself (rule mnist_test_split) before the runs that read it; a
+    registered name (no ``path``) is fetched by the loader."""
+    path = (config["datasets"][dataset] or {}).get("path")
+    return [path] if path else []
+
+
 def train_arguments(wildcards, threads):
     """Command-line arguments of `bioprop train` for one run, from the config; a
     spiking build compiles with as many make jobs as the job has cores."""

@@ -1,4 +1,6 @@
 rule train:
+    input:
+        data=lambda wildcards: dataset_input(wildcards.dataset),
     output:
         result=RESULTS / "runs" / "{dataset}" / "{rule}" / "seed{seed}.nc",
     log:

@@ -9,6 +9,8 @@
 #   snakemake tune -s workflows/Snakefile --profile workflows/profiles/local \
 #             --configfile workflows/config/tune_rate.yaml
 rule tune_train:
+    input:
+        data=lambda wildcards: dataset_input(wildcards.dataset),
     output:
         RESULTS / "tune" / "{dataset}" / "{rule}" / "{setting}" / "seed{seed}.nc",
     log:
@@ -83,7 +85,7 @@ rule early_stopping:
 
 # MNIST's test set split 8,000 / 2,000 as a user's own dataset (.npz), for the
 # benchmark on data that is not a registered name (benchmark_rate_mnist.yaml);
-# build it first: snakemake results/benchmark_rate_mnist/mnist_test_split.npz ...
+# the runs that read it depend on it (their dataset's path)
 rule mnist_test_split:
     input:
         images=Path(config["mnist_test_dir"]) / "t10k-images-idx3-ubyte.gz",
