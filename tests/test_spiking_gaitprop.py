@@ -16,7 +16,7 @@ from bioprop.models.alignment import angle_degrees
 from bioprop.models.device import DeviceConfig
 from bioprop.models.errors import ParameterError
 from bioprop.models.spiking import gaitprop_network as netmod
-from bioprop.models.spiking.gaitprop import PARAMETERS, SpikingGAITProp, rate_twin
+from bioprop.models.spiking.gaitprop import PARAMETERS, SpikingGAITProp, penalty_gradient, rate_twin
 
 N = 32
 
@@ -122,6 +122,36 @@ def test_layout_weights_round_trip():
     fb_back = lay.feedback_blocks(w)
     assert fb_back[0] is None
     np.testing.assert_allclose(fb_back[1], 0.3 * M[1])
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3)])
+@pytest.mark.parametrize("form", ["off_diagonal", "full_identity"])
+def test_penalty_gradient_is_the_gradient_of_its_penalty(form, shape):
+    """Central differences of ||offdiag(G)||^2 or ||G - I||^2, G the smaller Gram matrix;
+    the off-diagonal form leaves the norms free: it vanishes for orthogonal rows of any
+    length (columns for a widening layer)."""
+    def penalty(W):
+        g = W @ W.T if W.shape[0] <= W.shape[1] else W.T @ W
+        g = g - (np.diag(np.diag(g)) if form == "off_diagonal" else np.eye(len(g)))
+        return np.sum(g ** 2)
+    W = np.random.default_rng(2).standard_normal(shape)
+    numeric = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        e = np.zeros_like(W)
+        e[idx] = 1e-6
+        numeric[idx] = (penalty(W + e) - penalty(W - e)) / 2e-6
+    np.testing.assert_allclose(penalty_gradient(W, form), numeric, rtol=1e-6, atol=1e-8)
+    q = np.linalg.qr(np.random.default_rng(3).standard_normal((5, 3)))[0] * [1.0, 2.0, 0.5]
+    scaled = q.T if shape[0] < shape[1] else q
+    assert (np.abs(penalty_gradient(scaled, form)).max() < 1e-12) == (form == "off_diagonal")
+
+
+def test_results_without_penalty_form_rerun_with_the_full_penalty():
+    """Results written before penalty_form existed penalised ||W W^T - I||^2."""
+    recorded = {"beta": {"value": 0.1, "unit": "1"}}
+    assert SpikingGAITProp.upgrade_parameters(recorded)["penalty_form"]["value"] == "full_identity"
+    recorded["penalty_form"] = {"value": "off_diagonal", "unit": "1"}
+    assert SpikingGAITProp.upgrade_parameters(recorded)["penalty_form"]["value"] == "off_diagonal"
 
 
 def test_rejects_settle_longer_than_phase():

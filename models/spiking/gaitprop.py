@@ -96,9 +96,15 @@ Where we depart
   and the data isotropic; elsewhere the update departs from backprop's, and
   ``update_angle`` shows by how much (``feedback_angle``: angle between M and W).
   The summed reconstruction costs a pass over the synapses every step.
-* Orthogonality penalty ``lambda ||W W^T - I||_F^2`` on the smaller Gram matrix of each
-  W, applied in NumPy between chunks (the authors penalise only the off-diagonal
-  part, ``inv_net.py`` L52-59); it is the one non-local step.
+* Orthogonality penalty on the smaller Gram matrix ``G`` of each W (``W W^T`` for a
+  narrowing layer, ``W^T W`` for a widening one), applied in NumPy between chunks; it
+  is the one non-local step.  ``penalty_form``: ``off_diagonal`` (default),
+  ``lambda ||offdiag(G)||_F^2``, orthogonal rows (columns) with free norms, the
+  authors' form (``inv_net.py`` L52-59 penalise ``offdiag(M^T M)`` of their square
+  layer ``M``; we have no square embedding, so the Gram matrix is W's own) and that
+  of rate ``gaitprop``; or ``full_identity``, ``lambda ||G - I||_F^2``, which also
+  pins every row norm to 1 (not in the authors' code; this rule's default before
+  ``penalty_form`` existed, and results that do not record it re-run with it).
 * Updates are summed in the network over a chunk of ``chunk_slots`` samples (the
   batch) and applied by Adam (Kingma & Ba 2015, betas 0.9 / 0.999, epsilon 1e-8) in
   NumPy, to the twin's loss in units of one pixel: the weight update divided by
@@ -135,6 +141,8 @@ PAPER = ("Ahmad, van Gerven & Ambrogioni (2020) GAIT-prop: A biologically plausi
 CODE = "authors' code nasiryahm/GAIT-prop"
 STUDY = "design study for issue 11 done here (32-64 units per layer, Brian2 runtime)"
 
+PENALTY_FORMS = ("off_diagonal", "full_identity")
+
 PARAMETERS = ParameterSet((
     Parameter("t_phase", 500.0, "duration of each nudged phase (settle + window); every "
               "measurement window lasts t_phase - t_settle", "ms", low=0.0, open_low=True,
@@ -170,8 +178,12 @@ PARAMETERS = ParameterSet((
               "(dimensionless; module docstring)", low=0.0,
               source=f"ours: {CODE} README uses 1e-4 for 60,000 samples x 100 epochs; 1e-2 "
                      "learns from one epoch of 200 digits (the rule contract)"),
-    Parameter("orthogonal_penalty", 0.1, "lambda of lambda ||W W^T - I||^2 (smaller Gram matrix)",
-              low=0.0, source=f"{CODE} README (0.1); the code penalises only the off-diagonal part"),
+    Parameter("orthogonal_penalty", 0.1, "lambda of the orthogonality penalty on each W's smaller "
+              "Gram matrix (penalty_form)", low=0.0, source=f"{CODE} README (0.1)"),
+    Parameter("penalty_form", "off_diagonal", "off_diagonal: lambda ||offdiag(W W^T)||^2, norms "
+              "free; full_identity: lambda ||W W^T - I||^2, norms pinned to 1 (W^T W for a widening "
+              "layer)", kind=str, choices=PENALTY_FORMS,
+              source=f"{CODE}, inv_net.py L52-59 (off-diagonal only), as rate gaitprop"),
     Parameter("chunk_slots", 10, "sample slots per simulation run = samples per update (batch)",
               kind=int, low=1, source="ours: the batch of the rate rules' tiny-data settings "
                                       f"({CODE}: 60)"),
@@ -218,11 +230,17 @@ def rate_twin(W, b, x_rate, y_rate, r0, slope):
     return r, dW, db
 
 
-def penalty_gradient(W) -> np.ndarray:
-    """Gradient of ``||W W^T - I||_F^2`` (or ``||W^T W - I||^2`` for a widening layer)."""
-    if W.shape[0] <= W.shape[1]:
-        return 4.0 * (W @ W.T - np.eye(W.shape[0])) @ W
-    return 4.0 * W @ (W.T @ W - np.eye(W.shape[1]))
+def penalty_gradient(W, form: str = "off_diagonal") -> np.ndarray:
+    """Gradient of ``||offdiag(G)||_F^2`` (``off_diagonal``) or ``||G - I||_F^2``
+    (``full_identity``) for W's smaller Gram matrix G (``W W^T``, or ``W^T W`` for a
+    widening layer)."""
+    narrowing = W.shape[0] <= W.shape[1]
+    o = W @ W.T if narrowing else W.T @ W
+    if form == "off_diagonal":
+        o[np.diag_indices_from(o)] = 0.0
+    else:
+        o[np.diag_indices_from(o)] -= 1.0
+    return 4.0 * (o @ W if narrowing else W @ o)
 
 
 @register
@@ -294,6 +312,13 @@ class SpikingGAITProp(SlotPresentationRule):
                 "net.v": self.rng.uniform(0.0, 1.0, self.layout.n_net),
                 "net.plastic": 1.0 if learning else 0.0}
 
+    @classmethod
+    def upgrade_parameters(cls, recorded):
+        """Results written before ``penalty_form`` existed penalised ``||W W^T - I||^2``."""
+        upgraded = super().upgrade_parameters(recorded)
+        upgraded.setdefault("penalty_form", {"value": "full_identity", "unit": "1"})
+        return upgraded
+
     def feedback(self) -> list:
         """The feedback matrices M_l shaped like W_l (feedback ``kappa M_l^T``)."""
         return self.W if self.M is None else self.M
@@ -325,7 +350,7 @@ class SpikingGAITProp(SlotPresentationRule):
         p = self.params
         scale = float(p["rate_scale"] / Hz)
         k = int(p["chunk_slots"])   # a short last chunk counts as a smaller step
-        grads = [-d / (scale ** 2 * k) + p["orthogonal_penalty"] * penalty_gradient(W)
+        grads = [-d / (scale ** 2 * k) + p["orthogonal_penalty"] * penalty_gradient(W, p["penalty_form"])
                  for d, W in zip(dW, self.W)] + [-d / (scale * k) for d in db]
         beta1, beta2, eps = _ADAM
         self._steps += 1
