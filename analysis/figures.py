@@ -170,14 +170,16 @@ def sparsity(combined: xr.Dataset, variable: str = "sparseness") -> plt.Figure:
 
 #: robustness variables of a run, in the order of the experiments
 ROBUSTNESS = {"test_accuracy": "trained", "quantized_test_accuracy": "weights rounded",
+              "relearned_test_accuracy": "unpruned + re-learned",
               "pruned_test_accuracy_before_relearning": "pruned",
               "pruned_test_accuracy": "pruned + re-learned"}
 
 
 def robustness(combined: xr.Dataset) -> plt.Figure:
     """Test accuracy of each rule with robustness records: trained, with its
-    weights rounded to ``weight_bits``, and after pruning ``prune_fraction`` of
-    them before and after re-learning (the S2M paper's experiments)."""
+    weights rounded to ``weight_bits``, unpruned after the re-learning samples (the
+    control), and after pruning ``prune_fraction`` of them before and after
+    re-learning (the S2M paper's experiments)."""
     rules = [rule for rule in combined.rule.values
              if any(name in combined and bool(combined[name].sel(rule=rule).notnull().any())
                     for name in list(ROBUSTNESS)[1:])]

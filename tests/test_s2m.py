@@ -151,8 +151,8 @@ def test_robustness_records_accuracy_after_rounding_and_pruning():
                    device=DeviceConfig(kind="runtime"),
                    overrides={"t_readout": "100 ms", "weight_bits": "4", "prune_fraction": "0.8",
                               "prune_relearn_samples": "20"})
-    for name in ("quantized_test_accuracy", "pruned_test_accuracy_before_relearning",
-                 "pruned_test_accuracy"):
+    for name in ("quantized_test_accuracy", "relearned_test_accuracy",
+                 "pruned_test_accuracy_before_relearning", "pruned_test_accuracy"):
         assert result[name].dims == ()
         assert 0.0 <= float(result[name]) <= 1.0
     # the file keeps the trained (unpruned) weights

@@ -211,7 +211,9 @@ class _BoltzmannSpiking(SlotPresentationRule):
         """The S2M paper's robustness experiments on the trained network: test accuracy
         with the weights rounded to ``weight_bits`` (then restored), and after pruning
         ``prune_fraction`` of them, before and after ``prune_relearn_samples`` of
-        re-learning (training samples drawn with the rule's seed)."""
+        re-learning (training samples drawn with the rule's seed); and, as the control
+        that separates pruning from the extra training, the unpruned network after the
+        same re-learning samples (``relearned_test_accuracy``)."""
         p, out = self.params, {}
         if p["weight_bits"]:
             trained = self.w.copy()
@@ -221,17 +223,26 @@ class _BoltzmannSpiking(SlotPresentationRule):
                                            f"{p['weight_bits']} bits in +-{p['weight_range']} RBM units"})
             self.w = trained
         if p["prune_fraction"]:
+            n_relearn = p["prune_relearn_samples"]
+            pick = self.rng.integers(0, len(data.y_train), n_relearn)
+            if n_relearn:
+                # the control: the same re-learning without pruning, from the same state
+                trained = (self.w.copy(), self.bias.copy(), self.samples_seen)
+                self.train_epoch(data.x_train[pick], data.y_train[pick])
+                out["relearned_test_accuracy"] = ((), accuracy(self.predict(data.x_test), data.y_test), {
+                    "units": "1", "long_name": f"test accuracy of the unpruned network after the "
+                                               f"{n_relearn} re-learning samples of the pruned one"})
+                self.w, self.bias, self.samples_seen = trained
             self.prune(p["prune_fraction"])
             what = f"after pruning {p['prune_fraction']:.0%} of the weights"
             out["pruned_test_accuracy_before_relearning"] = (
                 (), accuracy(self.predict(data.x_test), data.y_test),
                 {"units": "1", "long_name": f"test accuracy {what}, before re-learning"})
-            if p["prune_relearn_samples"]:
-                pick = self.rng.integers(0, len(data.y_train), p["prune_relearn_samples"])
+            if n_relearn:
                 self.train_epoch(data.x_train[pick], data.y_train[pick])
             out["pruned_test_accuracy"] = ((), accuracy(self.predict(data.x_test), data.y_test), {
                 "units": "1", "long_name": f"test accuracy {what} and re-learning for "
-                                           f"{p['prune_relearn_samples']} samples"})
+                                           f"{n_relearn} samples"})
         return out
 
     def matrix(self) -> np.ndarray:
