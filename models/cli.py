@@ -133,11 +133,11 @@ def cmd_train(args) -> int:
     return _train_and_write(
         args, Path(args.out), rule=args.rule, dataset=args.dataset, n_train=args.n_train,
         n_test=args.n_test, n_val=args.n_val, seed=args.seed, hidden=args.hidden, epochs=args.epochs,
-        overrides=overrides, device=device, label=args.label)
+        overrides=overrides, device=device, label=args.label, patience=args.patience)
 
 
 def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, hidden, epochs,
-                     overrides, device, label, expect_sources=()) -> int:
+                     overrides, device, label, patience=None, expect_sources=()) -> int:
     """Train, write ``out`` atomically, then drop the checkpoint; the part of ``train``
     and ``rerun`` after their arguments are known.  ``args`` gives ``data_dir``,
     ``overwrite``, ``resume``, ``keep_state``, ``on_fault`` and ``quiet``; ``expect_sources`` (a
@@ -173,7 +173,7 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
             with stop_on_signals():
                 result = train(rule, data, hidden=hidden, epochs=epochs, seed=seed, overrides=overrides,
                                device=device, progress=not args.quiet, label=label, checkpoint=ckpt,
-                               resume=args.resume, on_fault=args.on_fault)
+                               resume=args.resume, on_fault=args.on_fault, patience=patience)
                 schema.write_result(result, out, overwrite=args.overwrite)
                 if args.keep_state and ckpt.exists():
                     os.replace(ckpt, state_path(out))   # the last epoch's state, atomically
@@ -188,8 +188,9 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
             return 128 + stop.signum
     acc = result["test_accuracy"].values
     how = " (resumed)" if resumed else ""
+    early = " (stopped early: validation accuracy plateaued)" if result.attrs["stopped_early"] else ""
     print(f"{result.attrs['label']} on {data.name}: test accuracy {acc[-1]:.4f} after {len(acc)} epoch(s)"
-          f"{how} ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
+          f"{how}{early} ({result.attrs['wall_clock_seconds']:.1f} s); wrote {out}")
     return 0
 
 
@@ -211,7 +212,7 @@ def cmd_rerun(args) -> int:
     return _train_and_write(
         args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
         hidden=run["hidden"], epochs=run["epochs"], overrides=run["overrides"], device=run["device"],
-        label=run["label"], expect_sources=run["sources"])
+        label=run["label"], patience=run["patience"], expect_sources=run["sources"])
 
 
 def cmd_clean_builds(args) -> int:
@@ -289,6 +290,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     train.add_argument("--n-val", type=_validation, default=0,
                        help="validation samples taken from the training set: a count or a fraction")
     train.add_argument("--epochs", type=_positive_int, default=1, help="passes over the training set")
+    train.add_argument("--patience", type=_positive_int,
+                       help="stop before --epochs once the validation accuracy has not risen above its "
+                            "best for this many epochs (needs --n-val)")
     train.add_argument("--seed", type=_seed, default=0, help="seed for data subset, initial weights and noise")
     train.add_argument("--hidden", type=_hidden, default=(200,), help="hidden layer sizes, e.g. 200,200")
     _device_options(train)

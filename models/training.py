@@ -117,7 +117,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
           seed: int = 0, overrides: Mapping[str, Any] | None = None, device=None,
           progress: bool = True, keep_weights: bool = True, label: str | None = None,
           checkpoint: str | os.PathLike | None = None, resume: bool = False,
-          on_fault: str = "stop") -> xr.Dataset:
+          on_fault: str = "stop", patience: int | None = None) -> xr.Dataset:
     """Train rule ``rule_name`` on ``data`` and return a schema Dataset.
 
     ``overrides`` are parameter values (strings with units allowed) checked
@@ -136,6 +136,11 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
     :class:`TrainingFault` naming the epoch and what failed (the checkpoint keeps the
     epoch before), ``"warn"`` issues a :class:`FaultWarning` and goes on; the faults
     are listed in the result's ``faults`` attribute.
+
+    ``patience``: stop early, before ``epochs``, once the validation accuracy has not
+    risen above its best for ``patience`` epochs (needs validation samples); the
+    result then ends at the epoch that stopped it and says so in its ``stopped_early``
+    attribute.  ``None`` trains all ``epochs``.
     """
     rule_cls = get_rule(rule_name)
     if int(epochs) < 1:
@@ -144,6 +149,10 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         raise ParameterError(f"hidden must list positive layer sizes, e.g. 200,200; got {hidden!r}")
     if on_fault not in ON_FAULT:
         raise ParameterError(f"on_fault must be one of {', '.join(ON_FAULT)}; got {on_fault!r}")
+    if patience is not None and (isinstance(patience, bool) or int(patience) != patience or patience < 1):
+        raise ParameterError(f"patience must be a positive number of epochs; got {patience!r}")
+    if patience is not None and not len(data.y_val):
+        raise ParameterError("patience (early stopping) needs validation samples: give n_val > 0")
     params = rule_cls.parameters.resolve(overrides, rule=rule_name)
     if label is not None:
         schema.check_label(label)
@@ -168,12 +177,16 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         first, elapsed_before = meta["epochs_done"] + 1, meta["wall_clock_seconds"]
     train_acc, test_acc, val_acc, records, faults = (
         loop.train_acc, loop.test_acc, loop.val_acc, loop.records, loop.faults)
+    # a resumed run may have stopped already (killed between its last epoch and writing)
+    stopped = _plateau(val_acc, patience)
     # numpy's overflow warnings from inside a rule are left out: the fault check after
     # each epoch names the arrays that went non-finite
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), contextlib.closing(rule):
         bar = tqdm(range(first, int(epochs) + 1), desc=f"{rule_name} on {data.name}", unit="epoch",
                    disable=not progress, initial=first - 1, total=int(epochs))
         for epoch in bar:
+            if stopped:
+                break
             order = loop.order_rng.permutation(len(data.y_train))
             x, y = data.x_train[order], data.y_train[order]
             result = rule.train_epoch(x, y)
@@ -208,6 +221,10 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
                     _save_checkpoint(checkpoint, identity, epoch, state, loop,
                                      elapsed_before + time.perf_counter() - start)
             bar.set_postfix(train=f"{train_acc[-1]:.3f}", test=f"{test_acc[-1]:.3f}")
+            stopped = _plateau(val_acc, patience)
+        bar.close()
+        if len(test_acc) == int(epochs):
+            stopped = None                # it did not stop before its last epoch
         weights = rule.weights() if keep_weights else None
         final = rule.after_training(data, _accuracy)
         coords = rule.coordinates()
@@ -222,6 +239,9 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
         wall_clock_seconds=elapsed_before + time.perf_counter() - start,
         label=label, coords=coords)
     result.attrs["faults"] = json.dumps(faults)
+    result.attrs["patience"] = 0 if patience is None else int(patience)
+    result.attrs["max_epochs"] = int(epochs)
+    result.attrs["stopped_early"] = stopped or ""
     if saved is not None:
         result.attrs["history"] += f" (resumed after epoch {first - 1})"
     result["train_accuracy"].attrs["comment"] = (
@@ -235,7 +255,7 @@ def train(rule_name: str, data: Dataset, *, hidden: tuple[int, ...] = (200,), ep
 def provenance(result: xr.Dataset) -> dict:
     """What a result records of the run that made it, as keyword arguments of
     :func:`train` (``rule_name``, ``hidden``, ``epochs``, ``seed``, ``overrides``,
-    ``device``, ``label``) plus ``dataset`` (a registered name, or the path where a
+    ``device``, ``label``, ``patience``) plus ``dataset`` (a registered name, or the path where a
     user's data were found: :func:`bioprop.models.datasets.original_location`),
     ``subset`` (``n_train``, ``n_test``, ``n_val``) and ``sources`` (the data files'
     names and MD5s)."""
@@ -261,8 +281,8 @@ def provenance(result: xr.Dataset) -> dict:
     return {"rule_name": attrs["rule"], "dataset": original_location(attrs["dataset"], sources),
             "subset": {k: subset[k] for k in ("n_train", "n_test", "n_val")}, "sources": sources,
             "seed": int(attrs["seed"]), "hidden": tuple(json.loads(attrs["layer_sizes"])[1:-1]),
-            "epochs": int(result.sizes[schema.EPOCH]), "overrides": overrides, "device": device,
-            "label": attrs.get("label")}
+            "epochs": int(attrs.get("max_epochs", result.sizes[schema.EPOCH])), "overrides": overrides, "device": device,
+            "label": attrs.get("label"), "patience": int(attrs.get("patience", 0)) or None}
 
 
 def restore_trained(result_path: str | os.PathLike, data_dir=None):
@@ -291,6 +311,19 @@ def restore_trained(result_path: str | os.PathLike, data_dir=None):
                     params=params, seed=run["seed"], device=run["device"])
     rule.load_state(meta["rule_state"], _prefixed(arrays, "rule/"))
     return rule, data
+
+
+def _plateau(val_acc, patience) -> str | None:
+    """Why training stops early: the validation accuracy has not risen above its best
+    for ``patience`` epochs (None while it has, or without ``patience``)."""
+    if patience is None or not val_acc:
+        return None
+    best = int(np.argmax(val_acc))        # the first epoch that reached the best
+    waited = len(val_acc) - 1 - best
+    if waited < patience:
+        return None
+    return (f"after epoch {len(val_acc)}: validation accuracy {val_acc[best]:.4f} at epoch {best + 1} "
+            f"not exceeded for {waited} epochs (patience {patience})")
 
 
 class _LoopState:

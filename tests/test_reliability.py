@@ -154,6 +154,61 @@ def test_killed_mid_run_leaves_no_result_and_resumes_bit_identically(sig, tmp_pa
 
 # --------------------------------------------------------------------------- reproducibility
 
+# --------------------------------------------------------------------------- early stopping
+
+def _val_digits():
+    return load_dataset("digits", n_train=400, n_test=100, n_val=100, seed=0)
+
+
+def test_patience_stops_at_the_plateau_and_changes_nothing_before_it(tmp_path):
+    data = _val_digits()
+    kw = dict(hidden=(16,), seed=1, progress=False, overrides={"learning_rate": 0.01})
+    stopped = train("bp", data, epochs=60, patience=2, **kw)
+    val = stopped["validation_accuracy"].values
+    best = int(np.argmax(val))
+    assert 0 < stopped.sizes["epoch"] < 60
+    # it ends exactly `patience` epochs after the first epoch of its best, which was never exceeded
+    assert len(val) == best + 1 + 2 and val[best + 1:].max() <= val[best]
+    assert f"at epoch {best + 1}" in stopped.attrs["stopped_early"] and stopped.attrs["patience"] == 2
+    # the same training as a run told to stop at that epoch, bit for bit
+    _same_result(stopped, train("bp", data, epochs=len(val), **kw))
+    # a run killed after its stopping epoch, before writing, resumes to the same result
+    ckpt = tmp_path / "bp.nc.ckpt"
+    train("bp", data, epochs=len(val), checkpoint=ckpt, **kw)
+    _same_result(stopped, train("bp", data, epochs=60, patience=2, checkpoint=ckpt, resume=True, **kw))
+
+
+def test_patience_reached_at_the_last_epoch_is_not_an_early_stop():
+    data = _val_digits()
+    kw = dict(hidden=(16,), seed=1, progress=False, overrides={"learning_rate": 0.01})
+    n = train("bp", data, epochs=60, patience=2, **kw).sizes["epoch"]
+    assert train("bp", data, epochs=n, patience=2, **kw).attrs["stopped_early"] == ""
+    assert train("bp", data, epochs=2, **kw).attrs["patience"] == 0
+
+
+@pytest.mark.parametrize("patience, message", [(0, "patience must be a positive number of epochs"),
+                                               (2.5, "patience must be a positive number of epochs"),
+                                               (3, "needs validation samples")])
+def test_bad_patience_is_one_clear_error(patience, message):
+    data = _digits() if patience == 3 else _val_digits()
+    with pytest.raises(Exception, match=message):
+        train("bp", data, epochs=5, patience=patience, hidden=(16,), progress=False)
+
+
+def test_rerun_of_an_early_stopped_run_stops_alike(tmp_path):
+    source = tmp_path / "stopped.nc"
+    proc = _cli("train", "bp", "--dataset", "digits", "--n-train", "400", "--n-test", "100", "--n-val", "100",
+                "--hidden", "16", "--epochs", "60", "--patience", "2", "--set", "learning_rate=0.01", "--quiet",
+                "--out", str(source), cwd=tmp_path)
+    assert proc.returncode == 0 and "stopped early" in proc.stdout, proc.stderr
+    proc = _cli("rerun", str(source), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    original, again = schema.read_result(source), schema.read_result(tmp_path / "stopped.rerun.nc")
+    _same_result(original, again)
+    assert again.attrs["patience"] == 2 and again.attrs["max_epochs"] == 60
+    assert again.attrs["stopped_early"] == original.attrs["stopped_early"] != ""
+
+
 def test_same_seed_identical_different_seeds_differ():
     data = _digits()
     runs = [train("bp", data, epochs=2, hidden=(16,), seed=s, progress=False) for s in (5, 5, 6)]

@@ -150,6 +150,9 @@ def train_arguments(wildcards, threads):
             "--epochs", rule_config.get("epochs", config["epochs"]),
             "--hidden", ",".join(map(str, rule_config.get("hidden", config["hidden"]))),
             "--seed", wildcards.seed, "--label", wildcards.rule]
+    patience = rule_config.get("patience", config.get("patience"))
+    if patience is not None:
+        args += ["--patience", patience]
     for key in ("n_train", "n_test", "n_val", "data_dir"):
         if data.get(key) is not None:
             args += [f"--{key.replace('_', '-')}", data[key]]
