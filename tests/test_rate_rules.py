@@ -350,3 +350,22 @@ def test_alignment_recorded_through_training_loop(digits):
     bp = train("bp", digits, hidden=(32,), epochs=1, seed=0, progress=False,
                overrides={"record_alignment": "true"})
     np.testing.assert_allclose(bp["update_angle"].values, 0.0, atol=1e-5)
+    dead = result["dead_fraction"]
+    assert dead.attrs["units"] == "1" and dead.shape == (2, 3) and np.isnan(dead.values[:, -1]).all()
+    assert np.all((dead.values[:, :2] >= 0) & (dead.values[:, :2] <= 1))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_dead_fraction_counts_units_that_pass_no_error(digits, activation):
+    rule = make("fa", (64, 8, 4, 10), activation=activation)
+    x = digits.x_train[:50]
+    # every hidden unit made constant: alive (relu: always active, tanh: at 0) except unit 0
+    # of layer 1 and units 0-1 of layer 2, silent (relu) or saturated (tanh) on every sample
+    off = -1e3 if activation == "relu" else 1e3
+    for W, b, n_dead in ((rule.net.W[0], rule.net.b[0], 1), (rule.net.W[1], rule.net.b[1], 2)):
+        W[:] = 0.0
+        b[:] = 1e3 if activation == "relu" else 0.0
+        b[:n_dead] = off
+    live = rule.dead_fraction(x)
+    np.testing.assert_array_equal(live[:2], [1 / 8, 2 / 4])
+    assert np.isnan(live[2])

@@ -412,7 +412,7 @@ RATE_PARAMETERS = ParameterSet((
     Parameter("count_window", 200.0, "window of the escape_counts spike counts (eRBP: the sample's "
               "250 ms less its 50 ms settle time)", "ms", low=0.0, open_low=True),
     Parameter("record_alignment", False, "record update_angle, error_angle, error_sample_angle and feedback_angle "
-              "(degrees, versus backprop) per epoch on a fixed probe batch", kind=bool),
+              "(degrees, versus backprop) and dead_fraction per epoch on a fixed probe batch", kind=bool),
     Parameter("alignment_samples", 256, "training samples in the alignment probe batch",
               kind=int, low=1),
 ))
@@ -531,6 +531,19 @@ class RateRule(LearningRule):
         fb = self.feedback_angles()
         if fb is not None:
             out["feedback_angle"] = np.asarray(fb, float)
+        out["dead_fraction"] = self.dead_fraction(x)
+        return out
+
+    def dead_fraction(self, x: np.ndarray, tolerance: float = 1e-3) -> np.ndarray:
+        """Per weight layer, the fraction of the units it feeds whose activation derivative
+        is below ``tolerance`` on every sample of ``x``: they pass no error back and their
+        incoming weights do not learn (silent ReLUs, saturated tanh or sigmoid units).
+        NaN for the output layer."""
+        fw = self.net.forward(x)
+        out = np.full(self.net.n_layers, np.nan)
+        for l in range(1, self.net.n_layers):
+            slope = self.net.f[l].derivative(fw.a[l], fw.h[l])
+            out[l - 1] = float(np.mean(np.all(np.abs(slope) < tolerance, axis=0)))
         return out
 
     _LONG_NAMES = {
@@ -542,8 +555,11 @@ class RateRule(LearningRule):
                               "backprop's error signals dLoss/da",
         "feedback_angle": "angle between feedback weights and the transposed forward weights "
                           "backprop would use (NaN where a layer receives no feedback)",
+        "dead_fraction": "fraction of the units a weight layer feeds whose activation derivative is "
+                         "below 1e-3 on every probe sample (silent or saturated; NaN for the output layer)",
     }
 
     def alignment_variables(self, x, targets) -> dict:
-        return {name: (("layer",), values, {"units": "degree", "long_name": self._LONG_NAMES[name]})
+        return {name: (("layer",), values, {"units": "1" if name == "dead_fraction" else "degree",
+                                            "long_name": self._LONG_NAMES[name]})
                 for name, values in self.alignment(x, targets).items()}
