@@ -36,7 +36,7 @@ the gradient of a soft orthogonality penalty on every layer's square matrix ``M`
 penalty's contribution is not part of the rule's raw update
 (:attr:`~bioprop.models.rate.mlp.Updates.dW`), so the alignment angles compare the
 learning signal alone.  Inverses are recomputed exactly (``numpy.linalg.inv``)
-after every update.  Where this departs from the authors' code: the optimiser is
+after every update, except the first layer's, which no target passes through.  Where this departs from the authors' code: the optimiser is
 Adam with bias correction (theirs, ``InvLayer(adaptive=True)``, is Adam-like
 without bias correction and with second-moment decay 0.99).
 
@@ -137,7 +137,8 @@ class InvertibleRule(RateRule):
         return net
 
     def refresh_inverses(self) -> None:
-        self.M_inv = [np.linalg.inv(M) for M in self.M]
+        # targets stop at layer 1, so the first (usually largest) inverse is never read
+        self.M_inv = [None] + [np.linalg.inv(M) for M in self.M[1:]]
 
     def target_pathway(self, l: int) -> np.ndarray:
         """Block of ``M_l^-1`` mapping a change of layer l's pre-activation to a change
