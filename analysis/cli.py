@@ -61,6 +61,7 @@ def cmd_summary(args) -> int:
 
 #: kind -> figure function (the workflow's figure rules name these kinds)
 FIGURES = {"learning-curves": figures.learning_curves, "alignment": figures.alignment_curves,
+           "silent-units": figures.silent_units,
            "firing-rates": figures.firing_rates, "robustness": figures.robustness,
            "sweeps": figures.sweeps, "sparsity": figures.sparsity}
 

@@ -35,25 +35,27 @@ def _half_width(values: xr.DataArray, dim: str = "seed") -> xr.DataArray:
     return (t * values.std(dim, ddof=1) / np.sqrt(n)).where(n > 1)
 
 
-def _mean_band(ax, curves: xr.DataArray, label: str):
-    """Mean over seeds with its confidence band."""
+def _mean_band(ax, curves: xr.DataArray, label: str, bounds: tuple[float, float] = (-np.inf, np.inf)):
+    """Mean over seeds with its confidence band, clipped to the variable's possible
+    ``bounds`` (an accuracy band never passes 1, an angle band never 0)."""
     mean = curves.mean("seed")
     ax.plot(curves.epoch, mean, marker="o", ms=3, label=label)
     if curves.sizes.get("seed", 1) > 1:
         half = _half_width(curves)
-        ax.fill_between(curves.epoch, mean - half, mean + half, alpha=0.2)
+        ax.fill_between(curves.epoch, np.clip(mean - half, *bounds), np.clip(mean + half, *bounds), alpha=0.2)
 
 
 def learning_curves(combined: xr.Dataset, variable: str = "test_accuracy") -> plt.Figure:
     """One panel per dataset: ``variable`` against epoch, one line per rule
     (mean over seeds with its confidence band)."""
     datasets = list(combined.dataset.values)
+    bounds = (0.0, 1.0) if variable.endswith("accuracy") else (-np.inf, np.inf)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         for rule in combined.rule.values:
             curves = combined[variable].sel(rule=rule, dataset=dataset).dropna("seed", how="all")
             if curves.sizes["seed"]:
-                _mean_band(ax, curves, str(rule))
+                _mean_band(ax, curves, str(rule), bounds)
         ax.set(title=str(dataset), xlabel="epoch (passes over the training set)",
                ylabel=f"{variable.replace('_', ' ')} (fraction)")
         ax.grid(alpha=0.3)
@@ -64,23 +66,36 @@ def learning_curves(combined: xr.Dataset, variable: str = "test_accuracy") -> pl
 
 
 def alignment_curves(combined: xr.Dataset, variable: str = "update_angle") -> plt.Figure:
-    """Angle between each rule's update and backprop's, per layer, against epoch."""
+    """One alignment variable per layer against epoch: by default the angle between
+    each rule's update and backprop's (a dotted line marks 90 degrees, no alignment);
+    any other recorded one, e.g. ``error_angle`` or ``dead_fraction``, by name."""
     if variable not in combined:
         raise KeyError(f"{variable!r} not recorded; train with --set record_alignment=true")
-    layers = list(combined.layer.values)
+    angle = combined[variable].attrs.get("units") == "degree"
+    bounds = (0.0, 180.0) if angle else (0.0, 1.0)
+    # the output layer has no feedback and no dead_fraction: no empty panels
+    layers = [layer for layer in combined.layer.values
+              if np.isfinite(combined[variable].sel(layer=layer)).any()]
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 3.4), squeeze=False, sharey=True)
     for ax, layer in zip(axes[0], layers):
         for rule in combined.rule.values:
             curves = combined[variable].sel(rule=rule, layer=layer).mean("dataset").dropna("seed", how="all")
             if curves.sizes["seed"] and np.isfinite(curves).any():
-                _mean_band(ax, curves, str(rule))
-        ax.axhline(90, color="grey", lw=0.8, ls=":")
+                _mean_band(ax, curves, str(rule), bounds)
+        if angle:
+            ax.axhline(90, color="grey", lw=0.8, ls=":")
         ax.set(title=f"layer {layer}", xlabel="epoch (passes over the training set)",
-               ylabel="angle to backprop update (degree)")
+               ylabel=f"{variable.replace('_', ' ')} ({'degree' if angle else 'fraction'})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def silent_units(combined: xr.Dataset) -> plt.Figure:
+    """Share of each hidden layer's units that pass no error back (``dead_fraction``:
+    silent ReLUs, saturated tanh or sigmoid units) against epoch, per rule."""
+    return alignment_curves(combined, "dead_fraction")
 
 
 def _rules_with(combined: xr.Dataset, variable: str) -> list[str]:

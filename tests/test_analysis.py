@@ -85,6 +85,24 @@ def test_paired_comparison_and_equivalence(combined):
         statistics.paired_comparison(combined, "bp", "dfa")
 
 
+def test_alignment_figure_keeps_bands_in_range_and_skips_empty_layers(combined):
+    rng = np.random.default_rng(0)
+    shape = tuple(combined.sizes[d] for d in ("rule", "dataset", "seed", "epoch")) + (2,)
+    angles = np.zeros(shape)
+    angles[:, :, 0] = 40.0                  # mean 8 degrees over 5 seeds, t-band half-width 22
+    dead = np.full(shape, np.nan)
+    dead[..., 0] = rng.uniform(0, 0.2, shape[:-1])   # the output layer has no dead fraction
+    dims = ("rule", "dataset", "seed", "epoch", "layer")
+    data = combined.assign_coords(layer=[1, 2]).assign(
+        update_angle=(dims, angles, {"units": "degree"}), dead_fraction=(dims, dead, {"units": "1"}))
+    fig = figures.alignment_curves(data)
+    assert len(fig.axes) == 2 and "degree" in fig.axes[0].get_ylabel()
+    bands = [c for ax in fig.axes for c in ax.collections]
+    assert bands and all(p.vertices[:, 1].min() >= 0 for c in bands for p in c.get_paths())
+    fig = figures.alignment_curves(data, "dead_fraction")
+    assert len(fig.axes) == 1 and "fraction" in fig.axes[0].get_ylabel()
+
+
 def test_figures_are_written_atomically(combined, tmp_path):
     path = figures.save_figure(figures.learning_curves(combined), tmp_path / "curves.png")
     assert path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"

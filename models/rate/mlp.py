@@ -546,20 +546,24 @@ class RateRule(LearningRule):
             out[l - 1] = float(np.mean(np.all(np.abs(slope) < tolerance, axis=0)))
         return out
 
-    _LONG_NAMES = {
-        "update_angle": "angle between the rule's and backprop's weight update on the probe batch "
-                        "(regularisers such as the orthogonality penalty excluded)",
-        "error_angle": "angle between the rule's and backprop's error signals dLoss/da on the probe batch, "
-                       "flattened over the batch",
-        "error_sample_angle": "mean over the probe batch of the per-sample angle between the rule's and "
-                              "backprop's error signals dLoss/da",
-        "feedback_angle": "angle between feedback weights and the transposed forward weights "
-                          "backprop would use (NaN where a layer receives no feedback)",
-        "dead_fraction": "fraction of the units a weight layer feeds whose activation derivative is "
-                         "below 1e-3 on every probe sample (silent or saturated; NaN for the output layer)",
+    # (units, long name) of every alignment variable
+    _ALIGNMENT_ATTRS = {
+        "update_angle": ("degree", "angle between the rule's and backprop's weight update on the "
+                         "probe batch (regularisers such as the orthogonality penalty excluded)"),
+        "error_angle": ("degree", "angle between the rule's and backprop's error signals dLoss/da "
+                        "on the probe batch, flattened over the batch"),
+        "error_sample_angle": ("degree", "mean over the probe batch of the per-sample angle between "
+                               "the rule's and backprop's error signals dLoss/da"),
+        "feedback_angle": ("degree", "angle between feedback weights and the transposed forward "
+                           "weights backprop would use (NaN where a layer receives no feedback)"),
+        "dead_fraction": ("1", "fraction of the units a weight layer feeds whose activation derivative "
+                          "is below 1e-3 on every probe sample (silent or saturated; NaN for the "
+                          "output layer)"),
     }
 
     def alignment_variables(self, x, targets) -> dict:
-        return {name: (("layer",), values, {"units": "1" if name == "dead_fraction" else "degree",
-                                            "long_name": self._LONG_NAMES[name]})
-                for name, values in self.alignment(x, targets).items()}
+        out = {}
+        for name, values in self.alignment(x, targets).items():
+            units, long_name = self._ALIGNMENT_ATTRS[name]
+            out[name] = (("layer",), values, {"units": units, "long_name": long_name})
+        return out

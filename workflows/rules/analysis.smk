@@ -54,6 +54,7 @@ rule summary_table:
 FIGURE_REPORT = {
     "learning-curves": ("Accuracy", "learning curves"),
     "alignment": ("Alignment to backprop", "update angle"),
+    "silent-units": ("Alignment to backprop", "silent units"),
     "firing-rates": ("Spiking activity", "firing rates"),
     "robustness": ("Robustness", "quantization and pruning"),
     "sweeps": ("Parameter studies", "sweeps"),

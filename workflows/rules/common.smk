@@ -228,6 +228,7 @@ SPIKE_LABELS = labels_of("spiking")
 FIGURES = [kind for kind, wanted in {
     "learning-curves": True,
     "alignment": any(records_alignment(label) for label in RULES),
+    "silent-units": any(records_alignment(label) for label in labels_of("rate")),
     "firing-rates": bool(SPIKE_LABELS),
     "robustness": any(resolved_parameters(label).get(name, 0) > 0 for label in RULES
                       for name in ("weight_bits", "prune_fraction")),
