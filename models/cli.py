@@ -215,6 +215,45 @@ def cmd_rerun(args) -> int:
         label=run["label"], patience=run["patience"], expect_sources=run["sources"])
 
 
+def cmd_extend(args) -> int:
+    """Train a finished run on to ``--epochs`` from the final state it kept
+    (``--keep-state``); the result equals a run trained that long from the start."""
+    import shutil
+    from pathlib import Path
+
+    from . import schema
+    from .checkpoint import checkpoint_path, state_path
+    from .files import atomic_output, check_output
+    from .training import provenance
+    source = Path(args.result)
+    result = schema.read_result(source)
+    run = provenance(result)
+    done = result.sizes[schema.EPOCH]
+    if args.epochs <= done:
+        raise ParameterError(f"--epochs must exceed the {done} epoch(s) {source} already has; got {args.epochs}")
+    if result.attrs.get("stopped_early"):
+        raise ParameterError(f"{source} stopped early ({result.attrs['stopped_early']}); more epochs would "
+                             "not be trained")
+    state = state_path(source)
+    if not state.is_file():
+        raise ParameterError(f"{state}: no final state beside {source}; only runs trained with --keep-state "
+                             "can be extended (`bioprop rerun` trains one again)")
+    out = Path(args.out) if args.out else source.with_name(f"{source.stem}.epochs{args.epochs}.nc")
+    in_place = out.resolve() == source.resolve()
+    check_output(out, overwrite=args.overwrite or in_place)
+    ckpt = checkpoint_path(out)
+    if not (args.resume and ckpt.exists()):      # else an interrupted extension goes on from its own
+        with atomic_output(ckpt, overwrite=True) as tmp:
+            shutil.copyfile(state, tmp)
+    # the extended run keeps its state too: it can be extended again, and no stale state
+    # is left beside a result extended in place
+    args.resume, args.keep_state, args.overwrite = True, True, args.overwrite or in_place
+    return _train_and_write(
+        args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
+        hidden=run["hidden"], epochs=args.epochs, overrides=run["overrides"], device=run["device"],
+        label=run["label"], patience=run["patience"], expect_sources=run["sources"])
+
+
 def cmd_clean_builds(args) -> int:
     from .device import build_root, clean_builds
     removed, busy = clean_builds(everything=args.all)
@@ -314,6 +353,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     rerun.add_argument("--out", help="result file to write (default: RESULT.rerun.nc beside it)")
     _run_options(rerun)
     rerun.set_defaults(func=cmd_rerun)
+
+    extend = sub.add_parser("extend", help="train a finished run on to more epochs",
+                            description="Train a finished run on to --epochs from the final state it kept "
+                                        "(train with --keep-state); the result equals a run trained for "
+                                        "--epochs from the start.")
+    extend.add_argument("result", help="result file written by `bioprop train --keep-state` (.nc)")
+    extend.add_argument("--epochs", type=_positive_int, required=True,
+                        help="total passes over the training set, more than the result has")
+    extend.add_argument("--out", help="result file to write (default: RESULT.epochsN.nc beside it; the "
+                                      "result's own name replaces it, with its state)")
+    _run_options(extend)
+    extend.set_defaults(func=cmd_extend)
 
     clean = sub.add_parser("clean-builds", help="remove build directories of finished or killed runs",
                            description="Remove the cpp_standalone build directories under the build root "

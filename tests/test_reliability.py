@@ -228,6 +228,37 @@ def test_rerun_from_provenance_is_bit_identical(tmp_path, uninterrupted):
     assert proc.returncode == 2 and "already exists" in proc.stderr
 
 
+def test_extend_trains_on_to_the_run_of_that_length(tmp_path):
+    base = ["--dataset", "digits", "--n-train", "300", "--n-test", "60", "--hidden", "16", "--seed", "3",
+            "--quiet", "--set", "learning_rate=0.01"]
+    assert _cli("train", "bp", *base, "--epochs", "2", "--keep-state", "--out", "short.nc", cwd=tmp_path).returncode == 0
+    for epochs in ("4", "5"):
+        assert _cli("train", "bp", *base, "--epochs", epochs, "--out", f"direct{epochs}.nc", cwd=tmp_path).returncode == 0
+    proc = _cli("extend", "short.nc", "--epochs", "4", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0 and "(resumed)" in proc.stdout, proc.stderr
+    assert schema.read_result(tmp_path / "short.nc").sizes["epoch"] == 2       # the source is kept
+    _same_result(schema.read_result(tmp_path / "direct4.nc"), schema.read_result(tmp_path / "short.epochs4.nc"))
+    # in place, with its state replaced, then once more: the 5-epoch run bit for bit
+    for epochs in ("3", "5"):
+        proc = _cli("extend", "short.nc", "--epochs", epochs, "--out", "short.nc", "--quiet", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    _same_result(schema.read_result(tmp_path / "direct5.nc"), schema.read_result(tmp_path / "short.nc"))
+    assert not (tmp_path / "short.nc.ckpt").exists()
+
+
+@pytest.mark.parametrize("case, message", [("done", "--epochs must exceed the 2 epoch"),
+                                           ("no state", "only runs trained with --keep-state"),
+                                           ("stopped", "stopped early")])
+def test_extend_refuses_what_it_cannot_do_in_one_line(case, message, tmp_path):
+    args = ["train", "bp", "--dataset", "digits", "--n-train", "300", "--n-test", "60", "--hidden", "8",
+            "--quiet", "--out", "run.nc", "--set", "learning_rate=0.01"]
+    args += {"done": ["--epochs", "2", "--keep-state"], "no state": ["--epochs", "2"],
+             "stopped": ["--epochs", "60", "--n-val", "60", "--patience", "1", "--keep-state"]}[case]
+    assert _cli(*args, cwd=tmp_path).returncode == 0
+    proc = _cli("extend", "run.nc", "--epochs", "2" if case == "done" else "80", cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def _own_npz(path):
     data = _digits(n_train=300, n_test=60)
     np.savez(path, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
