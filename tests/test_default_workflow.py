@@ -64,8 +64,8 @@ def test_default_workflow_end_to_end(tmp_path):
     spiking = [label for label, entry in DEFAULT["rules"].items()
                if get_rule((entry or {}).get("rule", label)).family == "spiking"]
     rasters = {f"{label}_seed{DEFAULT['seeds'][0]}" for label in spiking}
-    assert {f.stem for f in figures} == {"learning_curves", "alignment", "firing_rates", "robustness",
-                                         "sparsity"} | rasters
+    assert {f.stem for f in figures} == {"learning_curves", "alignment", "silent_units", "firing_rates",
+                                         "robustness", "sparsity"} | rasters
     for raster in rasters:     # spikes of the input and of at least one layer above it
         with xr.open_dataset(results / "digits" / "spikes" / f"{raster}.nc", engine="h5netcdf") as spikes:
             assert len(set(spikes.spike_population.values)) >= 2, raster
