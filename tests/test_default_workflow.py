@@ -98,7 +98,7 @@ def test_default_workflow_end_to_end(tmp_path):
     _snakemake(tmp_path, target)
     assert _job_counts(_snakemake(tmp_path, "--dry-run")) == {
         "combine": 1, "summary": 1, "summary_table": 1, "figure_learning_curves": 1, "figure_alignment": 1,
-        "figure_firing_rates": 1, "figure_robustness": 1, "figure_sparsity": 1, "all": 1}
+        "figure_silent_units": 1, "figure_firing_rates": 1, "figure_robustness": 1, "figure_sparsity": 1, "all": 1}
     figure_times = {figure: figure.stat().st_mtime_ns for figure in figures if figure.stem not in rasters}
     _snakemake(tmp_path)
     assert {path: path.stat().st_mtime_ns for path in kept} == kept
