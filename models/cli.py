@@ -194,6 +194,14 @@ def _train_and_write(args, out, *, rule, dataset, n_train, n_test, n_val, seed, 
     return 0
 
 
+def _train_from_provenance(args, out, run, epochs) -> int:
+    """``_train_and_write`` with a result's provenance (:func:`bioprop.models.training.provenance`)."""
+    return _train_and_write(
+        args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
+        hidden=run["hidden"], epochs=epochs, overrides=run["overrides"], device=run["device"],
+        label=run["label"], patience=run["patience"], expect_sources=run["sources"])
+
+
 def cmd_rerun(args) -> int:
     """Train again from a result's provenance attributes (rule, data subset, seed, sizes,
     parameters, device, epochs)."""
@@ -209,10 +217,7 @@ def cmd_rerun(args) -> int:
         print(f"bioprop: note: versions differ from the original run ({'; '.join(changed)}); "
               "results may differ", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.result).with_name(Path(args.result).stem + ".rerun.nc")
-    return _train_and_write(
-        args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
-        hidden=run["hidden"], epochs=run["epochs"], overrides=run["overrides"], device=run["device"],
-        label=run["label"], patience=run["patience"], expect_sources=run["sources"])
+    return _train_from_provenance(args, out, run, run["epochs"])
 
 
 def cmd_extend(args) -> int:
@@ -248,10 +253,7 @@ def cmd_extend(args) -> int:
     # the extended run keeps its state too: it can be extended again, and no stale state
     # is left beside a result extended in place
     args.resume, args.keep_state, args.overwrite = True, True, args.overwrite or in_place
-    return _train_and_write(
-        args, out, rule=run["rule_name"], dataset=run["dataset"], **run["subset"], seed=run["seed"],
-        hidden=run["hidden"], epochs=args.epochs, overrides=run["overrides"], device=run["device"],
-        label=run["label"], patience=run["patience"], expect_sources=run["sources"])
+    return _train_from_provenance(args, out, run, args.epochs)
 
 
 def cmd_clean_builds(args) -> int:
