@@ -331,9 +331,10 @@ class SlotPresentationRule(LearningRule):
         return k, self._builds[k]
 
     # ------------------------------------------------------------ presenting
-    def present(self, x, y, learning: bool) -> Presentation:
-        """Present every sample of ``x`` once, in chunks of slots; labels ``y`` are used
-        by rules that show them while learning."""
+    def present(self, x, y, learning: bool, slots_per_sample: int = 1) -> Presentation:
+        """Present every row of ``x`` for one slot, in chunks of slots; labels ``y`` are
+        used by rules that show them while learning.  ``slots_per_sample`` consecutive
+        rows are one sample (the progress bar counts samples)."""
         x, y = np.asarray(x), np.asarray(y)
         n = len(x)
         k, compiled = self._build(n)
@@ -343,7 +344,7 @@ class SlotPresentationRule(LearningRule):
         bar = None
         if n_chunks > 1 and self.progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=n, unit="sample", leave=False, mininterval=10,
+            bar = tqdm(total=n // slots_per_sample, unit="sample", leave=False, mininterval=10,
                        desc=f"{self.name} {'train' if learning else 'test'}")
         start = time.perf_counter()
         for c in range(n_chunks):
@@ -359,7 +360,7 @@ class SlotPresentationRule(LearningRule):
             cum = np.concatenate([rec, final[None, :]]).astype(np.int64)
             counts.append(np.diff(cum, axis=0)[:rows.stop - rows.start])
             if bar is not None:
-                bar.update(rows.stop - rows.start)
+                bar.update(rows.stop // slots_per_sample - bar.n)
         if bar is not None:
             bar.close()
         return Presentation(np.concatenate(counts), time.perf_counter() - start)
@@ -391,7 +392,7 @@ class SlotPresentationRule(LearningRule):
         consecutive slots, counts summed per sample."""
         r = int(self.readout_slots)
         shown = self.present(np.repeat(np.asarray(x), r, axis=0), np.zeros(len(x) * r, int),
-                             learning=False)
+                             learning=False, slots_per_sample=r)
         counts = shown.counts.reshape(len(x), r, -1).sum(axis=1)
         return Presentation(counts, shown.wall_seconds, r)
 
