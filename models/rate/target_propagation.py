@@ -37,8 +37,9 @@ penalty's contribution is not part of the rule's raw update
 (:attr:`~bioprop.models.rate.mlp.Updates.dW`), so the alignment angles compare the
 learning signal alone.  Inverses are recomputed exactly (``numpy.linalg.inv``)
 after every update, except the first layer's, which no target passes through.
-Where this departs from the authors' code: the optimiser is Adam with bias correction (theirs, ``InvLayer(adaptive=True)``, is Adam-like
-without bias correction and with second-moment decay 0.99).
+Where this departs from the authors' code: the optimiser is Adam with bias
+correction (theirs, ``InvLayer(adaptive=True)``, is Adam-like without bias
+correction and with second-moment decay 0.99).
 
 Implementation notes:
 
